@@ -1,0 +1,817 @@
+// NativeLun: argument checks (the TypeScript facade validates first, with its exact messages;
+// these are the cheap second line), staging of appends, completion delivery and the async
+// calls. Completions reach JavaScript packed in one Float64Array per delivery:
+//   [id, status, count, address × count, id, status, count, …]
+// where status 0 means success and k > 0 points at extras[k - 1], an error {code, message}
+// or the result object of a compaction or a disk measurement.
+#include "js_lun.h"
+
+#include <algorithm>
+#include <atomic>
+#include <cstring>
+#include <string>
+
+#include "endian.h"
+#include "format.h"
+#include "workers.h"
+
+namespace sanmq {
+
+namespace {
+
+using namespace format;
+
+[[noreturn]] void throwCoded(Napi::Env env, const char* code, const std::string& message) {
+  throw codedError(env, code, message);
+}
+
+uint32_t uint32Option(Napi::Env env, Napi::Object o, const char* name, uint32_t fallback) {
+  Napi::Value v = o.Get(name);
+  if (v.IsUndefined()) return fallback;
+  if (!v.IsNumber()) throwCoded(env, code::E_INVALID_ARGUMENT, std::string(name) + " must be a number");
+  double d = v.As<Napi::Number>().DoubleValue();
+  if (d < 0 || d > 4294967295.0 || d != double(uint64_t(d))) {
+    throwCoded(env, code::E_INVALID_ARGUMENT, std::string(name) + " must be a 32-bit unsigned integer");
+  }
+  return uint32_t(d);
+}
+
+uint64_t uint64Option(Napi::Env env, Napi::Object o, const char* name, uint64_t fallback) {
+  Napi::Value v = o.Get(name);
+  if (v.IsUndefined()) return fallback;
+  if (!v.IsNumber()) throwCoded(env, code::E_INVALID_ARGUMENT, std::string(name) + " must be a number");
+  double d = v.As<Napi::Number>().DoubleValue();
+  if (d < 0 || d > 9007199254740991.0 || d != double(uint64_t(d))) {
+    throwCoded(env, code::E_INVALID_ARGUMENT, std::string(name) + " must be a safe integer");
+  }
+  return uint64_t(d);
+}
+
+bool boolOption(Napi::Object o, const char* name, bool fallback) {
+  Napi::Value v = o.Get(name);
+  return v.IsUndefined() ? fallback : v.ToBoolean().Value();
+}
+
+std::string stringOption(Napi::Object o, const char* name) {
+  Napi::Value v = o.Get(name);
+  return v.IsString() ? v.As<Napi::String>().Utf8Value() : std::string();
+}
+
+Napi::Object geometryObject(Napi::Env env, const Geometry& g) {
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("uuid", g.uuidString());
+  o.Set("label", g.label);
+  o.Set("sizeBytes", double(g.lunBytes));
+  o.Set("blockBytes", g.blockBytes);
+  o.Set("segmentBytes", g.segmentBytes);
+  o.Set("segmentCount", g.segmentCount);
+  o.Set("casSlots", g.casSlots);
+  o.Set("casSlotBytes", g.casSlotBytes);
+  o.Set("slotRegionOffset", double(g.slotRegion));
+  o.Set("descriptorRegionOffset", double(g.descriptorRegion));
+  o.Set("descriptorBlocks", g.descriptorBlocks);
+  o.Set("logRegionOffset", double(g.logRegion));
+  o.Set("createdAtMs", double(g.createdAtMs));
+  o.Set("appendBytesMax", double(g.segmentBytes - kChunkHeaderBytes));
+  return o;
+}
+
+Napi::Object reportObject(Napi::Env env, const RecoveryReport& r) {
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("scanMs", r.scanMs);
+  o.Set("scannedBytes", double(r.scannedBytes));
+  o.Set("chunks", double(r.chunks));
+  o.Set("dataRecords", double(r.dataRecords));
+  o.Set("releaseRecords", double(r.releaseRecords));
+  o.Set("movedCopies", double(r.movedCopies));
+  o.Set("liveRecords", double(r.liveRecords));
+  o.Set("liveBytes", double(r.liveBytes));
+  o.Set("usedSegments", r.usedSegments);
+  o.Set("freeSegments", r.freeSegments);
+  o.Set("nextRecordSeq", double(r.nextRecordSeq));
+  o.Set("primarySuperblockValid", r.primarySuperblockValid);
+  o.Set("backupSuperblockValid", r.backupSuperblockValid);
+  Napi::Array corruptions = Napi::Array::New(env, r.corruptions.size());
+  for (size_t i = 0; i < r.corruptions.size(); i++) {
+    Napi::Object c = Napi::Object::New(env);
+    c.Set("address", double(r.corruptions[i].address));
+    c.Set("reason", r.corruptions[i].reason);
+    corruptions.Set(uint32_t(i), c);
+  }
+  o.Set("corruptions", corruptions);
+  Napi::Array torn = Napi::Array::New(env, r.tornTails.size());
+  for (size_t i = 0; i < r.tornTails.size(); i++) {
+    Napi::Object t = Napi::Object::New(env);
+    t.Set("pageSet", r.tornTails[i].pageSet);
+    t.Set("address", double(r.tornTails[i].address));
+    t.Set("bytes", r.tornTails[i].bytes);
+    torn.Set(uint32_t(i), t);
+  }
+  o.Set("tornTails", torn);
+  return o;
+}
+
+CrashMode crashModeOf(Napi::Env env, const std::string& name) {
+  if (name == "drop") return CrashMode::Drop;
+  if (name == "apply") return CrashMode::Apply;
+  if (name == "partial") return CrashMode::Partial;
+  if (name == "tear") return CrashMode::Tear;
+  if (name == "trash") return CrashMode::Trash;
+  throwCoded(env, code::E_INVALID_ARGUMENT, "unknown crash mode " + name);
+}
+
+FailOn failOnOf(Napi::Env env, const std::string& name) {
+  if (name.empty() || name == "any") return FailOn::Any;
+  if (name == "read") return FailOn::Read;
+  if (name == "write") return FailOn::Write;
+  if (name == "sync") return FailOn::Sync;
+  throwCoded(env, code::E_INVALID_ARGUMENT, "unknown I/O kind " + name);
+}
+
+FailKind failKindOf(Napi::Env env, const std::string& name) {
+  if (name.empty() || name == "eio") return FailKind::Eio;
+  if (name == "enospc") return FailKind::Enospc;
+  if (name == "short") return FailKind::ShortWrite;
+  throwCoded(env, code::E_INVALID_ARGUMENT, "unknown failure kind " + name);
+}
+
+OpenOptions openOptionsOf(Napi::Env env, Napi::Object o) {
+  OpenOptions options;
+  std::string mode = stringOption(o, "mode");
+  options.mode = mode == "readOnly" ? OpenMode::ReadOnly
+                 : mode == "shared" ? OpenMode::Shared
+                                    : OpenMode::Exclusive;
+  options.direct = boolOption(o, "direct", false);
+  options.salvage = boolOption(o, "salvage", false);
+  options.lockTimeoutMs = uint32Option(env, o, "lockTimeoutMs", 30000);
+  options.writer.prefillAhead = uint32Option(env, o, "prefillSegmentsAhead", 4);
+  options.writer.pendingBytesMax = uint64Option(env, o, "pendingBytesMax", 256u << 20);
+  Napi::Value faults = o.Get("faults");
+  if (faults.IsObject()) {
+    Napi::Object f = faults.As<Napi::Object>();
+    options.faulty = true;
+    options.faults.seed = uint64Option(env, f, "seed", 1);
+    options.faults.crashAtMutation = uint64Option(env, f, "crashAtMutation", 0);
+    std::string crashMode = stringOption(f, "crashMode");
+    options.faults.crashMode = crashModeOf(env, crashMode.empty() ? "drop" : crashMode);
+    options.faults.sectorBytes = uint32Option(env, f, "sectorBytes", 512);
+    options.faults.failAtIo = uint64Option(env, f, "failAtIo", 0);
+    options.faults.failOn = failOnOf(env, stringOption(f, "failOn"));
+    options.faults.failKind = failKindOf(env, stringOption(f, "failKind"));
+    options.faults.failPersistent = boolOption(f, "failPersistent", false);
+    options.faults.lyingSync = boolOption(f, "lyingSync", false);
+    options.faults.realSync = boolOption(f, "realSync", false);
+  }
+  return options;
+}
+
+class OpenWorker : public PromiseWorker {
+ public:
+  OpenWorker(Napi::Env env, std::string path, OpenOptions options, Napi::Function onComplete,
+             AddonData* data)
+      : PromiseWorker(env),
+        path_(std::move(path)),
+        options_(std::move(options)),
+        onComplete_(Napi::Persistent(onComplete)),
+        data_(data) {}
+
+ protected:
+  void run() override {
+    try {
+      // The writer's notifications go to a thread-safe function that exists only once the
+      // JavaScript object does; until then `target` stays null and nothing can complete.
+      lun_ = Lun::open(path_, options_, [target = target_]() {
+        if (NativeLun* t = target->load()) t->notifyFromWriter();
+      });
+    } catch (const CorruptLunError& e) {
+      report_ = std::make_unique<RecoveryReport>(e.report());
+      throw;
+    }
+  }
+  Napi::Value result(Napi::Env env) override {
+    Napi::Object object = data_->lunConstructor.New({});
+    NativeLun* native = NativeLun::Unwrap(object);
+    native->adopt(env, std::move(lun_), onComplete_.Value());
+    target_->store(native);
+    return object;
+  }
+  void decorate(Napi::Error& error) override {
+    if (report_) error.Set("report", reportObject(Env(), *report_));
+  }
+
+ private:
+  std::string path_;
+  OpenOptions options_;
+  Napi::FunctionReference onComplete_;
+  AddonData* data_;
+  std::unique_ptr<Lun> lun_;
+  std::unique_ptr<RecoveryReport> report_;
+  // Shared with the writer's notify callback, which outlives this worker.
+  std::shared_ptr<std::atomic<NativeLun*>> target_ =
+      std::make_shared<std::atomic<NativeLun*>>(nullptr);
+};
+
+struct Progress {
+  uint64_t done;
+  uint64_t total;
+};
+
+class FormatWorker : public Napi::AsyncProgressQueueWorker<Progress> {
+ public:
+  FormatWorker(Napi::Env env, std::string path, FormatOptions options, Napi::Value onProgress)
+      : Napi::AsyncProgressQueueWorker<Progress>(env, "sanmq-format"),
+        deferred_(Napi::Promise::Deferred::New(env)),
+        path_(std::move(path)),
+        options_(std::move(options)) {
+    if (onProgress.IsFunction()) onProgress_ = Napi::Persistent(onProgress.As<Napi::Function>());
+  }
+  Napi::Promise promise() { return deferred_.Promise(); }
+
+ protected:
+  void Execute(const ExecutionProgress& progress) override {
+    try {
+      options_.progress = [&progress](uint64_t done, uint64_t total) {
+        Progress p{done, total};
+        progress.Send(&p, 1);
+      };
+      geometry_ = formatLun(path_, options_);
+    } catch (const LunError& e) {
+      code_ = e.code();
+      SetError(e.what());
+    }
+  }
+  void OnProgress(const Progress* data, size_t count) override {
+    if (onProgress_.IsEmpty() || count == 0) return;
+    Napi::HandleScope scope(Env());
+    onProgress_.Call({Napi::Number::New(Env(), double(data[count - 1].done)),
+                      Napi::Number::New(Env(), double(data[count - 1].total))});
+  }
+  void OnOK() override {
+    Napi::HandleScope scope(Env());
+    deferred_.Resolve(geometryObject(Env(), geometry_));
+  }
+  void OnError(const Napi::Error& e) override {
+    Napi::HandleScope scope(Env());
+    deferred_.Reject(codedError(Env(), code_, e.Message()).Value());
+  }
+
+ private:
+  Napi::Promise::Deferred deferred_;
+  std::string path_;
+  FormatOptions options_;
+  Napi::FunctionReference onProgress_;
+  Geometry geometry_;
+  const char* code_ = code::E_INTERNAL;
+};
+
+}  // namespace
+
+Napi::Function NativeLun::define(Napi::Env env) {
+  return DefineClass(
+      env, "NativeLun",
+      {InstanceMethod<&NativeLun::geometry>("geometry"),
+       InstanceMethod<&NativeLun::recovery>("recovery"),
+       InstanceMethod<&NativeLun::submit>("submit"),
+       InstanceMethod<&NativeLun::compact>("compact"),
+       InstanceMethod<&NativeLun::measure>("measure"),
+       InstanceMethod<&NativeLun::kick>("kick"),
+       InstanceMethod<&NativeLun::read>("read"),
+       InstanceMethod<&NativeLun::liveRecords>("liveRecords"),
+       InstanceMethod<&NativeLun::pageSetOf>("pageSetOf"),
+       InstanceMethod<&NativeLun::space>("space"),
+       InstanceMethod<&NativeLun::stats>("stats"),
+       InstanceMethod<&NativeLun::slotRead>("slotRead"),
+       InstanceMethod<&NativeLun::slotCas>("slotCas"),
+       InstanceMethod<&NativeLun::faultCounters>("faultCounters"),
+       InstanceMethod<&NativeLun::faultCrash>("faultCrash"),
+       InstanceMethod<&NativeLun::faultFlipBit>("faultFlipBit"),
+       InstanceMethod<&NativeLun::faultArm>("faultArm"),
+       InstanceMethod<&NativeLun::close>("close")});
+}
+
+NativeLun::NativeLun(const Napi::CallbackInfo& info) : Napi::ObjectWrap<NativeLun>(info) {
+  data_ = info.Env().GetInstanceData<AddonData>();
+}
+
+NativeLun::~NativeLun() { shutdown(); }
+
+void NativeLun::adopt(Napi::Env env, std::unique_ptr<Lun> lun, Napi::Function onComplete) {
+  lun_ = std::move(lun);
+  closed_ = false;
+  onComplete_ = Napi::Persistent(onComplete);
+  // An open LUN stays reachable until close(): its writer thread may still complete requests.
+  self_ = Napi::Persistent(Value());
+  if (lun_->writer()) {
+    tsfn_ = Napi::TypedThreadSafeFunction<NativeLun, void, deliver>::New(
+        env, onComplete, "sanmq-writer", 0, 1, this);
+    tsfnLive_ = true;
+    tsfn_.Unref(env);  // idle LUNs do not keep the process alive
+  }
+  data_->open.insert(this);
+}
+
+void NativeLun::notifyFromWriter() {
+  if (tsfnLive_) tsfn_.NonBlockingCall();
+}
+
+void NativeLun::shutdown() {
+  if (lun_) {
+    try {
+      lun_->close();
+    } catch (...) {
+    }
+  }
+  if (tsfnLive_) {
+    tsfnLive_ = false;
+    tsfn_.Release();
+  }
+  if (data_) data_->open.erase(this);
+}
+
+void NativeLun::deliver(Napi::Env env, Napi::Function, NativeLun* self, void*) {
+  if (env == nullptr || self == nullptr) return;
+  self->drain(env);
+}
+
+void NativeLun::drain(Napi::Env env) {
+  if (!lun_ || !lun_->writer() || onComplete_.IsEmpty()) return;
+  std::vector<std::unique_ptr<Request>> done = lun_->writer()->takeCompleted();
+  if (done.empty()) return;
+  Napi::HandleScope scope(env);
+  size_t slots = 0;
+  for (const auto& r : done) slots += 3 + r->addresses.size();
+  Napi::Float64Array packed = Napi::Float64Array::New(env, slots);
+  Napi::Array extras = Napi::Array::New(env);
+  double* out = packed.Data();
+  for (const auto& r : done) {
+    *out++ = double(r->id);
+    Napi::Object extra;
+    if (r->errorCode) {
+      extra = codedError(env, r->errorCode, r->errorMessage).Value();
+    } else if (r->kind == RequestKind::Compact) {
+      extra = Napi::Object::New(env);
+      Napi::Float64Array from = Napi::Float64Array::New(env, r->movedFrom.size());
+      Napi::Float64Array to = Napi::Float64Array::New(env, r->movedTo.size());
+      for (size_t i = 0; i < r->movedFrom.size(); i++) {
+        from[i] = double(r->movedFrom[i]);
+        to[i] = double(r->movedTo[i]);
+      }
+      Napi::Array victims = Napi::Array::New(env, r->victims.size());
+      for (size_t i = 0; i < r->victims.size(); i++) victims.Set(uint32_t(i), r->victims[i]);
+      Napi::Array unreadable = Napi::Array::New(env, r->unreadable.size());
+      for (size_t i = 0; i < r->unreadable.size(); i++) {
+        unreadable.Set(uint32_t(i), double(r->unreadable[i]));
+      }
+      extra.Set("from", from);
+      extra.Set("to", to);
+      extra.Set("segments", victims);
+      extra.Set("unreadable", unreadable);
+    } else if (r->kind == RequestKind::Measure) {
+      const MeasureResult& m = r->measured;
+      extra = Napi::Object::New(env);
+      extra.Set("syncOps", double(m.syncOps));
+      extra.Set("syncSeconds", m.syncSeconds);
+      extra.Set("syncP50Us", m.syncP50Us);
+      extra.Set("syncP99Us", m.syncP99Us);
+      extra.Set("sequentialBytes", double(m.sequentialBytes));
+      extra.Set("sequentialSeconds", m.sequentialSeconds);
+      extra.Set("sparseOps", double(m.sparseOps));
+      extra.Set("sparseSeconds", m.sparseSeconds);
+      extra.Set("scratchBytes", double(m.scratchBytes));
+    }
+    if (extra.IsEmpty()) {
+      *out++ = 0;
+    } else {
+      extras.Set(extras.Length(), extra);
+      *out++ = double(extras.Length());
+    }
+    *out++ = double(r->addresses.size());
+    for (uint64_t a : r->addresses) *out++ = double(a);
+  }
+  pending_ -= std::min<uint64_t>(pending_, done.size());
+  if (pending_ == 0 && tsfnLive_) tsfn_.Unref(env);
+  onComplete_.Call({packed, extras});
+}
+
+Lun& NativeLun::lun(Napi::Env env) {
+  if (closed_ || !lun_) throwCoded(env, code::E_CLOSED, "the LUN is closed");
+  return *lun_;
+}
+
+Writer& NativeLun::writer(Napi::Env env) {
+  Lun& l = lun(env);
+  if (l.writer() == nullptr) {
+    if (l.mode() == OpenMode::ReadOnly) {
+      throwCoded(env, code::E_READ_ONLY, "the LUN was opened read-only");
+    }
+    throwCoded(env, code::E_NOT_WRITER, "the LUN was attached for slot access only; its log " +
+                                            std::string("belongs to its writer"));
+  }
+  return *l.writer();
+}
+
+FaultyDevice& NativeLun::faulty(Napi::Env env) {
+  Lun& l = lun(env);
+  if (l.faults() == nullptr) {
+    throwCoded(env, code::E_INVALID_ARGUMENT, "the LUN was not opened with faults");
+  }
+  return *l.faults();
+}
+
+uint64_t NativeLun::enqueue(Napi::Env env, std::unique_ptr<Request> request) {
+  Writer& w = writer(env);
+  uint64_t id = nextId_++;
+  request->id = id;
+  try {
+    w.submit(std::move(request));
+  } catch (const LunError& e) {
+    throwCoded(env, e.code(), e.what());
+  }
+  if (pending_++ == 0) tsfn_.Ref(env);
+  return id;
+}
+
+Napi::Value NativeLun::geometry(const Napi::CallbackInfo& info) {
+  return geometryObject(info.Env(), lun(info.Env()).geometry());
+}
+
+Napi::Value NativeLun::recovery(const Napi::CallbackInfo& info) {
+  return reportObject(info.Env(), lun(info.Env()).report());
+}
+
+// submit(pageSet, records: Uint8Array[], releases?: Float64Array) -> request id
+Napi::Value NativeLun::submit(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Lun& l = lun(env);
+  writer(env);
+  if (info.Length() < 2 || !info[0].IsNumber() || !info[1].IsArray()) {
+    throwCoded(env, code::E_INVALID_ARGUMENT, "submit(pageSet, records[, releases])");
+  }
+  uint32_t pageSet = info[0].As<Napi::Number>().Uint32Value();
+  if (pageSet >= kPageSetCount) {
+    throwCoded(env, code::E_INVALID_ARGUMENT, "pageSet must be an integer from 0 to 1023");
+  }
+  Napi::Array records = info[1].As<Napi::Array>();
+  uint32_t count = records.Length();
+  bool releasing = info.Length() > 2 && info[2].IsTypedArray() &&
+                   info[2].As<Napi::TypedArray>().ElementLength() > 0;
+  if ((count == 0 && !releasing) || count > kAppendRecordsMax) {
+    throwCoded(env, code::E_INVALID_ARGUMENT,
+               "an append holds 1 to 4096 records (0 when it only releases)");
+  }
+  // Two passes: sizes first, so the staging buffer is allocated once.
+  std::vector<std::pair<const uint8_t*, uint32_t>> views(count);
+  uint64_t staged = 0;
+  for (uint32_t i = 0; i < count; i++) {
+    Napi::Value v = records[i];
+    if (!v.IsTypedArray()) throwCoded(env, code::E_INVALID_ARGUMENT, "records must be Uint8Arrays");
+    Napi::Uint8Array bytes = v.As<Napi::Uint8Array>();
+    if (bytes.ByteLength() > kRecordBytesMax) {
+      throwCoded(env, code::E_RECORD_TOO_LARGE, "a record holds at most 16777216 bytes");
+    }
+    views[i] = {bytes.Data(), uint32_t(bytes.ByteLength())};
+    staged += paddedRecordBytes(uint32_t(bytes.ByteLength()));
+  }
+  auto request = std::make_unique<Request>();
+  if (info.Length() > 2 && info[2].IsTypedArray()) {
+    Napi::Float64Array releases = info[2].As<Napi::Float64Array>();
+    if (releases.ElementLength() > kAppendReleasesMax) {
+      throwCoded(env, code::E_INVALID_ARGUMENT, "an append releases at most 4096 records");
+    }
+    for (size_t i = 0; i < releases.ElementLength(); i++) {
+      request->releases.push_back(uint64_t(releases[i]));
+    }
+  }
+  uint64_t releaseBytes = request->releases.empty()
+                              ? 0
+                              : paddedRecordBytes(uint32_t(request->releases.size() *
+                                                           kReleaseEntryBytes));
+  uint64_t capacity = l.geometry().segmentBytes - kChunkHeaderBytes;
+  if (staged + releaseBytes > capacity) {
+    throwCoded(env, code::E_RECORD_TOO_LARGE,
+               "the records of one append must fit in one segment: at most " +
+                   std::to_string(capacity) + " bytes encoded, got " +
+                   std::to_string(staged + releaseBytes));
+  }
+  request->pageSet = uint16_t(pageSet);
+  request->recordCount = count;
+  request->stagedBytes = uint32_t(staged);
+  request->staged.reset(new uint8_t[std::max<uint64_t>(staged, 1)]);
+  uint8_t* p = request->staged.get();
+  for (const auto& [data, length] : views) {
+    std::memset(p, 0, kRecordHeaderBytes);
+    store32(p + record::kLength, length);
+    if (length) std::memcpy(p + kRecordHeaderBytes, data, length);
+    uint32_t padded = paddedRecordBytes(length);
+    std::memset(p + kRecordHeaderBytes + length, 0, padded - kRecordHeaderBytes - length);
+    p += padded;
+  }
+  return Napi::Number::New(env, double(enqueue(env, std::move(request))));
+}
+
+Napi::Value NativeLun::compact(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Object o = info[0].IsObject() ? info[0].As<Napi::Object>() : Napi::Object::New(env);
+  auto request = std::make_unique<Request>();
+  request->kind = RequestKind::Compact;
+  Napi::Value pageSet = o.Get("pageSet");
+  request->compact.pageSet = pageSet.IsNumber() ? pageSet.As<Napi::Number>().Int32Value() : -1;
+  Napi::Value ratio = o.Get("liveRatioMax");
+  if (ratio.IsNumber()) request->compact.liveRatioMax = ratio.As<Napi::Number>().DoubleValue();
+  request->compact.segmentsMax = uint32Option(env, o, "segmentsMax", 4);
+  return Napi::Number::New(env, double(enqueue(env, std::move(request))));
+}
+
+Napi::Value NativeLun::measure(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Object o = info[0].IsObject() ? info[0].As<Napi::Object>() : Napi::Object::New(env);
+  auto request = std::make_unique<Request>();
+  request->kind = RequestKind::Measure;
+  request->measure.durationMs = uint32Option(env, o, "durationMs", 1000);
+  request->measure.scratchBytes = uint64Option(env, o, "scratchBytes", 64u << 20);
+  request->measure.sparse = boolOption(o, "sparse", false);
+  return Napi::Number::New(env, double(enqueue(env, std::move(request))));
+}
+
+Napi::Value NativeLun::kick(const Napi::CallbackInfo& info) {
+  writer(info.Env()).kick();
+  return info.Env().Undefined();
+}
+
+Napi::Value NativeLun::read(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Lun& l = lun(env);
+  if (!l.table()) throwCoded(env, code::E_NOT_WRITER, "a shared attachment has no log to read");
+  uint64_t address = uint64_t(info[0].As<Napi::Number>().DoubleValue());
+  auto result = std::make_shared<ReadResult>();
+  Lun* target = &l;
+  auto* worker = new LambdaWorker(
+      env, [target, address, result] { *result = target->read(address); },
+      [result](Napi::Env e) -> Napi::Value {
+        return Napi::Buffer<uint8_t>::Copy(e, result->buffer.get() + result->offset,
+                                           result->length);
+      });
+  worker->Queue();
+  return worker->promise();
+}
+
+Napi::Value NativeLun::liveRecords(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Lun& l = lun(env);
+  if (!l.table()) throwCoded(env, code::E_NOT_WRITER, "a shared attachment has no log");
+  uint16_t pageSet = uint16_t(info[0].As<Napi::Number>().Uint32Value());
+  auto records = std::make_shared<std::vector<LiveRecord>>();
+  Lun* target = &l;
+  auto* worker = new LambdaWorker(
+      env, [target, pageSet, records] { *records = target->liveRecords(pageSet); },
+      [records](Napi::Env e) -> Napi::Value {
+        size_t n = records->size();
+        Napi::Float64Array addresses = Napi::Float64Array::New(e, n);
+        Napi::Float64Array seqs = Napi::Float64Array::New(e, n);
+        Napi::Float64Array lengths = Napi::Float64Array::New(e, n);
+        for (size_t i = 0; i < n; i++) {
+          addresses[i] = double((*records)[i].address);
+          seqs[i] = double((*records)[i].seq);
+          lengths[i] = double((*records)[i].length);
+        }
+        Napi::Object o = Napi::Object::New(e);
+        o.Set("addresses", addresses);
+        o.Set("seqs", seqs);
+        o.Set("lengths", lengths);
+        return o;
+      });
+  worker->Queue();
+  return worker->promise();
+}
+
+Napi::Value NativeLun::pageSetOf(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Lun& l = lun(env);
+  if (!l.table()) throwCoded(env, code::E_NOT_WRITER, "a shared attachment has no log");
+  try {
+    return Napi::Number::New(env, l.pageSetOf(uint64_t(info[0].As<Napi::Number>().DoubleValue())));
+  } catch (const LunError& e) {
+    throwCoded(env, e.code(), e.what());
+  }
+}
+
+Napi::Value NativeLun::space(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Lun& l = lun(env);
+  if (!l.table()) throwCoded(env, code::E_NOT_WRITER, "a shared attachment has no log");
+  SegmentTable& table = *l.table();
+  const Geometry& g = l.geometry();
+  Napi::Object o = Napi::Object::New(env);
+  Napi::Array segments = Napi::Array::New(env);
+  uint64_t used = 0, live = 0, liveRecords = 0, written = 0;
+  uint32_t usedSegments = 0, freeSegments = 0, prefilled = 0, quarantined = 0;
+  std::lock_guard<std::mutex> lock(table.mutex());
+  for (uint32_t s = 0; s < g.segmentCount; s++) {
+    const Segment& seg = table.at(s);
+    if (seg.quarantined) {
+      quarantined++;
+      continue;
+    }
+    if (seg.state != kSegmentUsed) {
+      freeSegments++;
+      if (seg.flags & kSegmentPrefilled) prefilled++;
+      continue;
+    }
+    usedSegments++;
+    used += g.segmentBytes;
+    written += seg.writeOffset;
+    live += seg.liveBytes;
+    liveRecords += seg.liveRecords;
+    Napi::Object e = Napi::Object::New(env);
+    e.Set("index", s);
+    e.Set("pageSet", seg.pageSet);
+    e.Set("generation", seg.generation);
+    e.Set("writtenBytes", seg.writeOffset);
+    e.Set("liveBytes", double(seg.liveBytes));
+    e.Set("liveRecords", seg.liveRecords);
+    e.Set("records", double(seg.records.size()));
+    e.Set("tail", table.tail(seg.pageSet) == int32_t(s));
+    e.Set("dependsOn", Napi::Number::New(env, double(seg.dependsOn.size())));
+    e.Set("freeing", seg.freeing);
+    segments.Set(segments.Length(), e);
+  }
+  o.Set("segmentBytes", g.segmentBytes);
+  o.Set("segmentCount", g.segmentCount);
+  o.Set("usedSegments", usedSegments);
+  o.Set("freeSegments", freeSegments);
+  o.Set("prefilledFreeSegments", prefilled);
+  o.Set("quarantinedSegments", quarantined);
+  o.Set("logBytes", double(uint64_t(g.segmentCount) * g.segmentBytes));
+  o.Set("usedBytes", double(used));
+  o.Set("writtenBytes", double(written));
+  o.Set("freeBytes", double(uint64_t(freeSegments) * g.segmentBytes));
+  o.Set("liveBytes", double(live));
+  o.Set("liveRecords", double(liveRecords));
+  o.Set("segments", segments);
+  return o;
+}
+
+Napi::Value NativeLun::stats(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  WriterStats s = writer(env).stats();
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("flushes", double(s.flushes));
+  o.Set("syncs", double(s.syncs));
+  o.Set("chunks", double(s.chunks));
+  o.Set("records", double(s.records));
+  o.Set("releases", double(s.releases));
+  o.Set("moves", double(s.moves));
+  o.Set("bytesWritten", double(s.bytesWritten));
+  o.Set("allocations", double(s.allocations));
+  o.Set("frees", double(s.frees));
+  o.Set("prefills", double(s.prefills));
+  o.Set("maxFlushRecords", double(s.maxFlushRecords));
+  return o;
+}
+
+Napi::Value NativeLun::slotRead(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Lun& l = lun(env);
+  uint32_t slot = info[0].As<Napi::Number>().Uint32Value();
+  if (slot >= l.geometry().casSlots) {
+    throwCoded(env, code::E_INVALID_ARGUMENT, "slot must be below casSlots");
+  }
+  auto value = std::make_shared<std::vector<uint8_t>>();
+  Lun* target = &l;
+  auto* worker = new LambdaWorker(
+      env, [target, slot, value] { *value = target->slots().read(kInternalSlots + slot); },
+      [value](Napi::Env e) -> Napi::Value {
+        return Napi::Buffer<uint8_t>::Copy(e, value->data(), value->size());
+      });
+  worker->Queue();
+  return worker->promise();
+}
+
+Napi::Value NativeLun::slotCas(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Lun& l = lun(env);
+  if (l.mode() == OpenMode::ReadOnly) {
+    throwCoded(env, code::E_READ_ONLY, "the LUN was opened read-only");
+  }
+  uint32_t slot = info[0].As<Napi::Number>().Uint32Value();
+  uint32_t bytes = l.geometry().casSlotBytes;
+  if (slot >= l.geometry().casSlots) {
+    throwCoded(env, code::E_INVALID_ARGUMENT, "slot must be below casSlots");
+  }
+  auto before = std::make_shared<std::vector<uint8_t>>();
+  auto after = std::make_shared<std::vector<uint8_t>>();
+  for (auto [arg, copy] : {std::pair{1, before.get()}, std::pair{2, after.get()}}) {
+    Napi::Uint8Array a = info[size_t(arg)].As<Napi::Uint8Array>();
+    if (a.ByteLength() != bytes) {
+      throwCoded(env, code::E_INVALID_ARGUMENT, "images must hold casSlotBytes bytes");
+    }
+    copy->assign(a.Data(), a.Data() + bytes);
+  }
+  auto swapped = std::make_shared<bool>(false);
+  Lun* target = &l;
+  auto* worker = new LambdaWorker(
+      env,
+      [target, slot, before, after, swapped] {
+        *swapped = target->slots().compareAndSwap(kInternalSlots + slot, before->data(),
+                                                  after->data());
+      },
+      [swapped](Napi::Env e) -> Napi::Value { return Napi::Boolean::New(e, *swapped); });
+  worker->Queue();
+  return worker->promise();
+}
+
+Napi::Value NativeLun::faultCounters(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  FaultCounters c = faulty(env).counters();
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("ios", double(c.ios));
+  o.Set("mutations", double(c.mutations));
+  o.Set("syncs", double(c.syncs));
+  o.Set("pendingWrites", double(c.pendingWrites));
+  o.Set("crashed", c.crashed);
+  return o;
+}
+
+Napi::Value NativeLun::faultCrash(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  faulty(env).crash(crashModeOf(env, info[0].As<Napi::String>().Utf8Value()));
+  return env.Undefined();
+}
+
+Napi::Value NativeLun::faultFlipBit(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  try {
+    faulty(env).flipBit(uint64_t(info[0].As<Napi::Number>().DoubleValue()),
+                        info[1].As<Napi::Number>().Uint32Value() & 7);
+  } catch (const LunError& e) {
+    throwCoded(env, e.code(), e.what());
+  }
+  return env.Undefined();
+}
+
+Napi::Value NativeLun::faultArm(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Object o = info[0].As<Napi::Object>();
+  faulty(env).armFailure(uint64Option(env, o, "failAtIo", 0), failOnOf(env, stringOption(o, "failOn")),
+                         failKindOf(env, stringOption(o, "failKind")),
+                         boolOption(o, "failPersistent", false));
+  return env.Undefined();
+}
+
+Napi::Value NativeLun::close(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (closed_ || !lun_) throwCoded(env, code::E_CLOSED, "the LUN is closed");
+  closed_ = true;
+  Lun* target = lun_.get();
+  auto* worker = new LambdaWorker(
+      env, [target] { target->close(); },
+      [this](Napi::Env e) -> Napi::Value {
+        // Completions the writer produced while stopping are delivered before close resolves.
+        drain(e);
+        if (tsfnLive_) {
+          tsfnLive_ = false;
+          tsfn_.Release();
+        }
+        data_->open.erase(this);
+        self_.Reset();
+        return e.Undefined();
+      });
+  worker->Queue();
+  return worker->promise();
+}
+
+Napi::Value NativeLun::open(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 3 || !info[0].IsString() || !info[1].IsObject() || !info[2].IsFunction()) {
+    throwCoded(env, code::E_INVALID_ARGUMENT, "open(path, options, onComplete)");
+  }
+  auto* worker = new OpenWorker(env, info[0].As<Napi::String>().Utf8Value(),
+                                openOptionsOf(env, info[1].As<Napi::Object>()),
+                                info[2].As<Napi::Function>(), env.GetInstanceData<AddonData>());
+  worker->Queue();
+  return worker->promise();
+}
+
+Napi::Value NativeLun::format(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 2 || !info[0].IsString() || !info[1].IsObject()) {
+    throwCoded(env, code::E_INVALID_ARGUMENT, "format(path, options[, onProgress])");
+  }
+  Napi::Object o = info[1].As<Napi::Object>();
+  FormatOptions options;
+  options.geometry.lunBytes = uint64Option(env, o, "sizeBytes", 0);
+  options.geometry.blockBytes = uint32Option(env, o, "blockBytes", 4096);
+  options.geometry.segmentBytes = uint32Option(env, o, "segmentBytes", kSegmentBytesDefault);
+  options.geometry.casSlots = uint32Option(env, o, "casSlots", kCasSlotsDefault);
+  options.geometry.casSlotBytes = uint32Option(env, o, "casSlotBytes", kCasSlotBytesDefault);
+  options.geometry.label = stringOption(o, "label");
+  options.force = boolOption(o, "force", false);
+  options.prefill = boolOption(o, "prefill", false);
+  options.direct = boolOption(o, "direct", false);
+  auto* worker = new FormatWorker(env, info[0].As<Napi::String>().Utf8Value(),
+                                  std::move(options), info.Length() > 2 ? info[2] : env.Undefined());
+  worker->Queue();
+  return worker->promise();
+}
+
+}  // namespace sanmq

@@ -1,0 +1,542 @@
+/**
+ * The storage core's typed facade: a LUN with numbered, log-structured page sets, durable
+ * appends (group-committed: concurrent appends share one fdatasync), verified reads, releases,
+ * compaction, space accounting and the compare-and-swap slot table. Every method that does
+ * I/O returns a promise; none blocks the event loop. Appends made in the same tick of the
+ * event loop are handed to the native writer together, at the end of that tick.
+ */
+import { Errors, fromNative, SanmqError } from '../errors.js';
+import {
+  binding,
+  constants,
+  type NativeCompaction,
+  type NativeFaultOptions,
+  type NativeGeometry,
+  type NativeLun,
+  type NativeMeasurement,
+  type NativeOpenOptions,
+  type NativeRecovery,
+  type NativeSpace,
+  type NativeStats,
+} from './binding.js';
+import { FaultInjector } from './faults.js';
+import {
+  address as requireAddress,
+  faultOptions,
+  integer,
+  optionalBoolean,
+  optionalInteger,
+  pageSet as requirePageSet,
+  powerOfTwoInRange,
+  rejectUnknown,
+  requireObject,
+  requirePath,
+} from './options.js';
+import { SlotTable } from './slots.js';
+
+/** Where a record lives: its byte offset on the LUN. Valid until the record is released. */
+export type Address = number;
+
+export type LunGeometry = NativeGeometry;
+export type RecoveryReport = NativeRecovery;
+export type SpaceReport = NativeSpace;
+export type LunStats = NativeStats;
+
+export interface FormatOptions {
+  /** Size of the LUN; required for a new or empty file, default: the whole device or file. */
+  sizeBytes?: number;
+  /** I/O unit, a power of two from 4096 to 65536 (default 4096). */
+  blockBytes?: number;
+  /** Allocation unit of the log (default 4 MiB). */
+  segmentBytes?: number;
+  /** Number of compare-and-swap slots (default 256). */
+  casSlots?: number;
+  /** Bytes of every slot image (default 256). */
+  casSlotBytes?: number;
+  label?: string;
+  /** Format over existing data (a sanmq LUN or anything else). */
+  force?: boolean;
+  /** Zero-fill every segment now, so the log never writes into unallocated blocks. */
+  prefill?: boolean;
+  direct?: boolean;
+  onProgress?: (doneBytes: number, totalBytes: number) => void;
+}
+
+export interface OpenOptions {
+  readOnly?: boolean;
+  /** O_DIRECT: bypass the page cache (alignment is checked by sanmq before every I/O). */
+  direct?: boolean;
+  /** Open despite corruption; damaged places stay listed in `recovery.corruptions`. */
+  salvage?: boolean;
+  /** Longest wait for a slot lock held by another opener (default 30 000). */
+  lockTimeoutMs?: number;
+  /** Free segments the writer keeps zero-filled ahead of use (default 4; 0 turns it off). */
+  prefillSegmentsAhead?: number;
+  /** Bytes of appends that may wait for the writer before append rejects with E_BUSY. */
+  pendingBytesMax?: number;
+  /** Test only: run over a fault-injecting device (see FaultInjector). */
+  faults?: NativeFaultOptions;
+}
+
+export interface AppendOptions {
+  /** Records of the same page set to release in the same atomic chunk. */
+  release?: readonly Address[];
+}
+
+export interface LogRecord {
+  address: Address;
+  /** LUN-wide append order; records keep it when compaction moves them. */
+  seq: number;
+  data: Buffer;
+}
+
+export interface CompactOptions {
+  /** Only this page set (default: all). */
+  pageSet?: number;
+  /** Move out of segments whose live bytes are at most this share of their written bytes. */
+  liveRatioMax?: number;
+  /** At most this many segments per call (default 4). */
+  segmentsMax?: number;
+}
+
+export interface CompactionResult {
+  /** Old and new address of every moved record. Use the new ones from now on. */
+  moved: Array<{ from: Address; to: Address }>;
+  /** The segments emptied; they are freed once nothing older depends on them. */
+  segments: number[];
+  /** Live records that failed verification and were left in place. */
+  unreadable: Address[];
+}
+
+export interface DiskLimits {
+  /** 4 KiB write + fdatasync per operation, into blocks written before. */
+  fdatasyncPerSecond: number;
+  fdatasyncP50Us: number;
+  fdatasyncP99Us: number;
+  /** 1 MiB writes, each followed by fdatasync. */
+  sequentialBytesPerSecond: number;
+  /** 4 KiB write + fdatasync into holes of a sparse file (undefined when not measured). */
+  firstWritePerSecond: number | undefined;
+  scratchBytes: number;
+}
+
+interface Pending {
+  resolve: (value: never) => void;
+  reject: (error: SanmqError) => void;
+}
+
+const openKeys = ['readOnly', 'direct', 'salvage', 'lockTimeoutMs', 'prefillSegmentsAhead',
+  'pendingBytesMax', 'faults'] as const;
+const formatKeys = ['sizeBytes', 'blockBytes', 'segmentBytes', 'casSlots', 'casSlotBytes',
+  'label', 'force', 'prefill', 'direct', 'onProgress'] as const;
+
+function nativeOpenOptions(options: unknown, where: string): NativeOpenOptions {
+  const o = requireObject(options, 'options');
+  rejectUnknown(o, openKeys, where);
+  const out: NativeOpenOptions = {};
+  if (optionalBoolean(o['readOnly'], 'options.readOnly')) out.mode = 'readOnly';
+  const direct = optionalBoolean(o['direct'], 'options.direct');
+  if (direct !== undefined) out.direct = direct;
+  const salvage = optionalBoolean(o['salvage'], 'options.salvage');
+  if (salvage !== undefined) out.salvage = salvage;
+  const lockTimeoutMs = optionalInteger(o['lockTimeoutMs'], 'options.lockTimeoutMs', 1, 3_600_000);
+  if (lockTimeoutMs !== undefined) out.lockTimeoutMs = lockTimeoutMs;
+  const ahead = optionalInteger(o['prefillSegmentsAhead'], 'options.prefillSegmentsAhead', 0, 1024);
+  if (ahead !== undefined) out.prefillSegmentsAhead = ahead;
+  const pending = optionalInteger(o['pendingBytesMax'], 'options.pendingBytesMax', 1 << 20, 2 ** 32);
+  if (pending !== undefined) out.pendingBytesMax = pending;
+  if (o['faults'] !== undefined) {
+    if (direct) throw Errors.invalidArgument('options.faults cannot be combined with options.direct');
+    out.faults = faultOptions(o['faults']);
+  }
+  return out;
+}
+
+function formatOptions(options: unknown) {
+  const o = requireObject(options, 'options');
+  rejectUnknown(o, formatKeys, 'Lun.format');
+  const blockBytes =
+    o['blockBytes'] === undefined
+      ? constants.blockBytesMin
+      : powerOfTwoInRange(o['blockBytes'], 'options.blockBytes', constants.blockBytesMin,
+        constants.blockBytesMax);
+  if (o['segmentBytes'] !== undefined) {
+    powerOfTwoInRange(o['segmentBytes'], 'options.segmentBytes', constants.segmentBytesMin,
+      constants.segmentBytesMax);
+  }
+  const size = o['sizeBytes'];
+  if (size !== undefined &&
+      (typeof size !== 'number' || !Number.isSafeInteger(size) || size <= 0 || size % blockBytes)) {
+    throw Errors.invalidArgument(`options.sizeBytes must be a positive multiple of ${blockBytes}`);
+  }
+  optionalInteger(o['casSlots'], 'options.casSlots', 0, constants.casSlotsMax);
+  optionalInteger(o['casSlotBytes'], 'options.casSlotBytes', constants.casSlotBytesMin,
+    blockBytes - constants.slotHeaderBytes);
+  const label = o['label'];
+  if (label !== undefined &&
+      (typeof label !== 'string' || Buffer.byteLength(label) >= constants.labelBytes)) {
+    throw Errors.invalidArgument(`options.label must be a string of at most ${constants.labelBytes - 1} bytes`);
+  }
+  for (const key of ['force', 'prefill', 'direct'] as const) optionalBoolean(o[key], `options.${key}`);
+  const onProgress = o['onProgress'];
+  if (onProgress !== undefined && typeof onProgress !== 'function') {
+    throw Errors.invalidArgument('options.onProgress must be a function');
+  }
+  const { onProgress: _ignored, ...rest } = o;
+  return { native: rest, onProgress: onProgress as FormatOptions['onProgress'] };
+}
+
+export class Lun {
+  readonly #native: NativeLun;
+  readonly #pending = new Map<number, Pending>();
+  #kickScheduled = false;
+  #closed = false;
+  readonly path: string;
+  readonly geometry: LunGeometry;
+  readonly recovery: RecoveryReport;
+  readonly readOnly: boolean;
+  readonly slots: SlotTable;
+  /** Present when the LUN was opened with `options.faults`. */
+  readonly faults: FaultInjector | undefined;
+
+  private constructor(path: string, native: NativeLun, readOnly: boolean, faulty: boolean) {
+    this.path = path;
+    this.#native = native;
+    this.readOnly = readOnly;
+    this.geometry = native.geometry();
+    this.recovery = native.recovery();
+    this.slots = new SlotTable(native, () => this.#closed, readOnly);
+    this.faults = faulty ? new FaultInjector(native) : undefined;
+  }
+
+  /**
+   * Formats `path` (a regular file, created if missing, or a block device) as a sanmq LUN.
+   * Refuses a file or device holding a sanmq LUN or any other non-zero data unless `force`.
+   */
+  static async format(path: string, options: FormatOptions = {}): Promise<LunGeometry> {
+    requirePath(path);
+    const { native, onProgress } = formatOptions(options);
+    try {
+      return await binding.format(path, native, onProgress);
+    } catch (error) {
+      throw fromNative(error);
+    }
+  }
+
+  /** Opens a LUN: the only writer of its log (or a reader with `readOnly`), recovering it. */
+  static async open(path: string, options: OpenOptions = {}): Promise<Lun> {
+    requirePath(path);
+    const native = nativeOpenOptions(options, 'Lun.open');
+    let lun: Lun | undefined;
+    try {
+      const handle = await binding.open(path, native, (packed, extras) => {
+        if (lun !== undefined) lun.#complete(packed, extras);
+      });
+      lun = new Lun(path, handle, native.mode === 'readOnly', native.faults !== undefined);
+      return lun;
+    } catch (error) {
+      throw fromNative(error);
+    }
+  }
+
+  /**
+   * Attaches to a LUN for its slot table only, beside its writer (in this process or
+   * another). Slot updates are atomic across every attachment.
+   */
+  static async attach(path: string, options: Pick<OpenOptions, 'lockTimeoutMs' | 'direct'> = {}):
+  Promise<SlotTable> {
+    requirePath(path);
+    const o = requireObject(options, 'options');
+    rejectUnknown(o, ['lockTimeoutMs', 'direct'], 'Lun.attach');
+    const native = { ...nativeOpenOptions(o, 'Lun.attach'), mode: 'shared' as const };
+    try {
+      const handle = await binding.open(path, native, () => undefined);
+      let closed = false;
+      return new SlotTable(handle, () => closed, false, async () => {
+        if (closed) throw Errors.closed('the attachment');
+        closed = true;
+        await handle.close();
+      });
+    } catch (error) {
+      throw fromNative(error);
+    }
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /**
+   * Appends records to a page set. Resolves with their addresses once they are durable; the
+   * records (and the releases in `options.release`) are all on the LUN after a crash, or none.
+   */
+  append(pageSet: number, records: Uint8Array | readonly Uint8Array[],
+    options?: AppendOptions): Promise<Address[]> {
+    try {
+      this.#writable();
+      requirePageSet(pageSet);
+      const list = this.#records(records);
+      const release = this.#releases(options);
+      return this.#submit<Address[]>(() => this.#native.submit(pageSet, list, release));
+    } catch (error) {
+      return Promise.reject(fromNative(error));
+    }
+  }
+
+  /** Releases records durably; their space is reused once whole segments are released. */
+  async release(addresses: readonly Address[]): Promise<void> {
+    this.#writable();
+    if (!Array.isArray(addresses) || addresses.length === 0) {
+      throw Errors.invalidArgument('addresses must be a non-empty array of addresses');
+    }
+    const byPageSet = new Map<number, number[]>();
+    addresses.forEach((value: unknown, i) => {
+      const at = requireAddress(value, `addresses[${i}]`);
+      let owner: number;
+      try {
+        owner = this.#native.pageSetOf(at);
+      } catch (error) {
+        throw fromNative(error);
+      }
+      const list = byPageSet.get(owner) ?? [];
+      list.push(at);
+      byPageSet.set(owner, list);
+    });
+    const appends: Array<Promise<Address[]>> = [];
+    try {
+      for (const [owner, list] of byPageSet) {
+        for (let i = 0; i < list.length; i += constants.appendReleasesMax) {
+          const part = new Float64Array(list.slice(i, i + constants.appendReleasesMax));
+          appends.push(this.#submit<Address[]>(() => this.#native.submit(owner, [], part)));
+        }
+      }
+    } catch (error) {
+      throw fromNative(error);
+    }
+    await Promise.all(appends);
+  }
+
+  /** Reads a live record, verifying its checksum and identity first. */
+  async read(address: Address): Promise<Buffer> {
+    this.#open();
+    requireAddress(address, 'address');
+    try {
+      return await this.#native.read(address);
+    } catch (error) {
+      throw fromNative(error);
+    }
+  }
+
+  /** The live records of a page set in append order (seq), read and verified in batches. */
+  async *records(pageSet: number): AsyncGenerator<LogRecord> {
+    this.#open();
+    requirePageSet(pageSet);
+    let live;
+    try {
+      live = await this.#native.liveRecords(pageSet);
+    } catch (error) {
+      throw fromNative(error);
+    }
+    const window = 32;
+    const reads: Array<Promise<Buffer | undefined>> = [];
+    const start = (i: number) => {
+      reads[i] = this.#native.read(live.addresses[i] as number).catch((error: unknown) => {
+        const coded = fromNative(error);
+        if (coded.code === 'E_NOT_LIVE') return undefined;  // released meanwhile
+        throw coded;
+      });
+    };
+    for (let i = 0; i < Math.min(window, live.addresses.length); i++) start(i);
+    for (let i = 0; i < live.addresses.length; i++) {
+      if (i + window < live.addresses.length) start(i + window);
+      const data = await reads[i];
+      delete reads[i];
+      if (data !== undefined) {
+        yield { address: live.addresses[i] as number, seq: live.seqs[i] as number, data };
+      }
+    }
+  }
+
+  /** Moves live records out of sparse segments so those segments can be reused. */
+  compact(options: CompactOptions = {}): Promise<CompactionResult> {
+    try {
+      this.#writable();
+      const o = requireObject(options, 'options');
+      rejectUnknown(o, ['pageSet', 'liveRatioMax', 'segmentsMax'], 'compact');
+      const request: { pageSet?: number; liveRatioMax?: number; segmentsMax?: number } = {};
+      if (o['pageSet'] !== undefined) request.pageSet = requirePageSet(o['pageSet']);
+      const ratio = o['liveRatioMax'];
+      if (ratio !== undefined) {
+        if (typeof ratio !== 'number' || !(ratio >= 0 && ratio <= 0.9)) {
+          throw Errors.invalidArgument('options.liveRatioMax must be a number from 0 to 0.9');
+        }
+        request.liveRatioMax = ratio;
+      }
+      const segmentsMax = optionalInteger(o['segmentsMax'], 'options.segmentsMax', 1, 1024);
+      if (segmentsMax !== undefined) request.segmentsMax = segmentsMax;
+      return this.#submit<NativeCompaction>(() => this.#native.compact(request)).then((r) => ({
+        moved: Array.from(r.from, (from, i) => ({ from, to: r.to[i] as number })),
+        segments: r.segments,
+        unreadable: r.unreadable,
+      }));
+    } catch (error) {
+      return Promise.reject(fromNative(error));
+    }
+  }
+
+  /** Segments, free and used space, and live bytes (per segment too). */
+  space(): SpaceReport {
+    this.#open();
+    return this.#native.space();
+  }
+
+  /** Counters of the writer: flushes, syncs, records, allocations, frees … */
+  stats(): LunStats {
+    this.#open();
+    return this.#native.stats();
+  }
+
+  /**
+   * Measures the disk under this LUN through its own file descriptor, in free segments: the
+   * durable 4 KiB write rate, sequential durable MB/s and, with `sparse`, first writes.
+   */
+  measureDisk(options: { durationMs?: number; scratchBytes?: number; sparse?: boolean } = {}):
+  Promise<DiskLimits> {
+    try {
+      this.#writable();
+      const o = requireObject(options, 'options');
+      rejectUnknown(o, ['durationMs', 'scratchBytes', 'sparse'], 'measureDisk');
+      const request: { durationMs?: number; scratchBytes?: number; sparse?: boolean } = {};
+      const durationMs = optionalInteger(o['durationMs'], 'options.durationMs', 10, 600_000);
+      if (durationMs !== undefined) request.durationMs = durationMs;
+      const scratch = optionalInteger(o['scratchBytes'], 'options.scratchBytes', 1, 2 ** 40);
+      if (scratch !== undefined) request.scratchBytes = scratch;
+      const sparse = optionalBoolean(o['sparse'], 'options.sparse');
+      if (sparse !== undefined) request.sparse = sparse;
+      return this.#submit<NativeMeasurement>(() => this.#native.measure(request)).then((m) => ({
+        fdatasyncPerSecond: m.syncOps / m.syncSeconds,
+        fdatasyncP50Us: m.syncP50Us,
+        fdatasyncP99Us: m.syncP99Us,
+        sequentialBytesPerSecond: m.sequentialBytes / m.sequentialSeconds,
+        firstWritePerSecond: m.sparseOps > 0 ? m.sparseOps / m.sparseSeconds : undefined,
+        scratchBytes: m.scratchBytes,
+      }));
+    } catch (error) {
+      return Promise.reject(fromNative(error));
+    }
+  }
+
+  /** Completes what the writer holds, then releases the LUN. Later calls reject E_CLOSED. */
+  async close(): Promise<void> {
+    if (this.#closed) throw Errors.closed();
+    this.#closed = true;
+    try {
+      await this.#native.close();
+    } catch (error) {
+      throw fromNative(error);
+    } finally {
+      for (const pending of this.#pending.values()) pending.reject(Errors.closed());
+      this.#pending.clear();
+    }
+  }
+
+  #open(): void {
+    if (this.#closed) throw Errors.closed();
+  }
+
+  #writable(): void {
+    this.#open();
+    if (this.readOnly) throw Errors.readOnly();
+  }
+
+  #records(records: Uint8Array | readonly Uint8Array[]): Uint8Array[] {
+    const list = records instanceof Uint8Array ? [records] : records;
+    if (!Array.isArray(list) || list.length === 0) {
+      throw Errors.invalidArgument('records must be a Buffer or a non-empty array of Buffers');
+    }
+    if (list.length > constants.appendRecordsMax) {
+      throw Errors.invalidArgument(
+        `an append holds at most ${constants.appendRecordsMax} records, got ${list.length}`);
+    }
+    let encoded = 0;
+    for (let i = 0; i < list.length; i++) {
+      const record: unknown = list[i];
+      if (!(record instanceof Uint8Array)) {
+        throw Errors.invalidArgument(`records[${i}] must be a Buffer or Uint8Array`);
+      }
+      if (record.byteLength > constants.recordBytesMax) {
+        throw Errors.recordTooLarge(
+          `records[${i}] holds ${record.byteLength} bytes; a record holds at most ${constants.recordBytesMax}`);
+      }
+      encoded += (constants.recordHeaderBytes + record.byteLength + 7) & ~7;
+    }
+    if (encoded > this.geometry.appendBytesMax) {
+      throw Errors.recordTooLarge(
+        `the records of one append must fit in one segment: at most ${this.geometry.appendBytesMax} bytes encoded, got ${encoded}`);
+    }
+    return list as Uint8Array[];
+  }
+
+  #releases(options: AppendOptions | undefined): Float64Array | undefined {
+    if (options === undefined) return undefined;
+    const o = requireObject(options, 'options');
+    rejectUnknown(o, ['release'], 'append');
+    const release = o['release'];
+    if (release === undefined) return undefined;
+    if (!Array.isArray(release)) throw Errors.invalidArgument('options.release must be an array of addresses');
+    if (release.length > constants.appendReleasesMax) {
+      throw Errors.invalidArgument(
+        `options.release holds at most ${constants.appendReleasesMax} addresses, got ${release.length}`);
+    }
+    release.forEach((value: unknown, i) => requireAddress(value, `options.release[${i}]`));
+    return release.length === 0 ? undefined : new Float64Array(release as number[]);
+  }
+
+  #submit<T>(submit: () => number): Promise<T> {
+    const id = submit();
+    const promise = new Promise<T>((resolve, reject) => {
+      this.#pending.set(id, { resolve: resolve as (value: never) => void, reject });
+    });
+    if (!this.#kickScheduled) {
+      this.#kickScheduled = true;
+      queueMicrotask(() => {
+        this.#kickScheduled = false;
+        if (!this.#closed) this.#native.kick();
+      });
+    }
+    return promise;
+  }
+
+  #complete(packed: Float64Array, extras: Array<Error | NativeCompaction | NativeMeasurement>): void {
+    let i = 0;
+    while (i < packed.length) {
+      const id = packed[i] as number;
+      const status = packed[i + 1] as number;
+      const count = packed[i + 2] as number;
+      const pending = this.#pending.get(id);
+      this.#pending.delete(id);
+      if (pending !== undefined) {
+        if (status === 0) {
+          const addresses = new Array<number>(count);
+          for (let k = 0; k < count; k++) addresses[k] = packed[i + 3 + k] as number;
+          pending.resolve(addresses as never);
+        } else {
+          const extra = extras[status - 1];
+          if (extra instanceof Error) pending.reject(fromNative(extra));
+          else pending.resolve(extra as never);
+        }
+      }
+      i += 3 + count;
+    }
+  }
+}
+
+/** CRC32C (Castagnoli) as the LUN uses it; `crc` continues an earlier value. */
+export function crc32c(data: Uint8Array, crc = 0): number {
+  if (!(data instanceof Uint8Array)) throw Errors.invalidArgument('data must be a Buffer or Uint8Array');
+  integer(crc, 'crc', 0, 0xffffffff);
+  return binding.crc32c(data, crc);
+}
+
+/** Which CRC32C path this machine uses: "hardware" (SSE4.2 / ARMv8 CRC) or "portable". */
+export const crc32cImplementation = binding.crc32cImplementation;

@@ -1,0 +1,132 @@
+/**
+ * Validation of the storage core's options, at the TypeScript boundary, with exact messages.
+ * The native core checks again (cheaply); these checks are the ones users read.
+ */
+import { Errors } from '../errors.js';
+import { constants } from './binding.js';
+import type { CrashMode, FailKind, FailOn, NativeFaultOptions } from './binding.js';
+
+export function requirePath(path: unknown): string {
+  if (typeof path !== 'string' || path.length === 0) {
+    throw Errors.invalidArgument('path must be a non-empty string');
+  }
+  return path;
+}
+
+export function requireObject(value: unknown, name: string): Record<string, unknown> {
+  if (value === undefined) return {};
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+    throw Errors.invalidArgument(`${name} must be an object`);
+  }
+  return value as Record<string, unknown>;
+}
+
+export function rejectUnknown(
+  options: Record<string, unknown>,
+  allowed: readonly string[],
+  where: string,
+): void {
+  for (const key of Object.keys(options)) {
+    if (!allowed.includes(key)) {
+      throw Errors.invalidArgument(`options.${key} is not an option of ${where}`);
+    }
+  }
+}
+
+export function integer(value: unknown, name: string, min: number, max: number): number {
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < min || value > max) {
+    throw Errors.invalidArgument(`${name} must be an integer from ${min} to ${max}`);
+  }
+  return value;
+}
+
+export function optionalInteger(
+  value: unknown,
+  name: string,
+  min: number,
+  max: number,
+): number | undefined {
+  return value === undefined ? undefined : integer(value, name, min, max);
+}
+
+export function optionalBoolean(value: unknown, name: string): boolean | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== 'boolean') throw Errors.invalidArgument(`${name} must be a boolean`);
+  return value;
+}
+
+function powerOfTwo(value: number): boolean {
+  return Number.isSafeInteger(value) && value > 0 && (value & (value - 1)) === 0;
+}
+
+export function powerOfTwoInRange(value: unknown, name: string, min: number, max: number): number {
+  if (typeof value !== 'number' || !powerOfTwo(value) || value < min || value > max) {
+    throw Errors.invalidArgument(`${name} must be a power of two from ${min} to ${max}`);
+  }
+  return value;
+}
+
+export function pageSet(value: unknown): number {
+  return integer(value, 'pageSet', 0, constants.pageSetCount - 1);
+}
+
+export function address(value: unknown, name: string): number {
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) {
+    throw Errors.invalidArgument(`${name} must be an address (a non-negative integer)`);
+  }
+  return value;
+}
+
+const crashModes: readonly CrashMode[] = ['drop', 'apply', 'partial', 'tear', 'trash'];
+const failOns: readonly FailOn[] = ['any', 'read', 'write', 'sync'];
+const failKinds: readonly FailKind[] = ['eio', 'enospc', 'short'];
+
+function oneOf<T extends string>(value: unknown, name: string, allowed: readonly T[]): T | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== 'string' || !allowed.includes(value as T)) {
+    throw Errors.invalidArgument(`${name} must be one of ${allowed.join(', ')}`);
+  }
+  return value as T;
+}
+
+export function faultOptions(value: unknown): NativeFaultOptions {
+  const o = requireObject(value, 'options.faults');
+  rejectUnknown(
+    o,
+    ['seed', 'crashAtMutation', 'crashMode', 'sectorBytes', 'failAtIo', 'failOn', 'failKind',
+      'failPersistent', 'lyingSync', 'realSync'],
+    'options.faults',
+  );
+  const out: NativeFaultOptions = {};
+  const big = Number.MAX_SAFE_INTEGER;
+  const set = <K extends keyof NativeFaultOptions>(key: K, v: NativeFaultOptions[K] | undefined) => {
+    if (v !== undefined) out[key] = v;
+  };
+  set('seed', optionalInteger(o['seed'], 'options.faults.seed', 0, big));
+  set('crashAtMutation', optionalInteger(o['crashAtMutation'], 'options.faults.crashAtMutation', 0, big));
+  set('crashMode', oneOf(o['crashMode'], 'options.faults.crashMode', crashModes));
+  if (o['sectorBytes'] !== undefined) {
+    set('sectorBytes', powerOfTwoInRange(o['sectorBytes'], 'options.faults.sectorBytes', 512, 65536));
+  }
+  set('failAtIo', optionalInteger(o['failAtIo'], 'options.faults.failAtIo', 0, big));
+  set('failOn', oneOf(o['failOn'], 'options.faults.failOn', failOns));
+  set('failKind', oneOf(o['failKind'], 'options.faults.failKind', failKinds));
+  set('failPersistent', optionalBoolean(o['failPersistent'], 'options.faults.failPersistent'));
+  set('lyingSync', optionalBoolean(o['lyingSync'], 'options.faults.lyingSync'));
+  set('realSync', optionalBoolean(o['realSync'], 'options.faults.realSync'));
+  return out;
+}
+
+export function failOn(value: unknown, name: string): FailOn | undefined {
+  return oneOf(value, name, failOns);
+}
+
+export function failKind(value: unknown, name: string): FailKind | undefined {
+  return oneOf(value, name, failKinds);
+}
+
+export function crashMode(value: unknown, name: string): CrashMode {
+  const mode = oneOf(value, name, crashModes);
+  if (mode === undefined) throw Errors.invalidArgument(`${name} must be one of ${crashModes.join(', ')}`);
+  return mode;
+}
