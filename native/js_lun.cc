@@ -146,6 +146,8 @@ OpenOptions openOptionsOf(Napi::Env env, Napi::Object o) {
   options.lockTimeoutMs = uint32Option(env, o, "lockTimeoutMs", 30000);
   options.writer.prefillAhead = uint32Option(env, o, "prefillSegmentsAhead", 4);
   options.writer.pendingBytesMax = uint64Option(env, o, "pendingBytesMax", 256u << 20);
+  options.writer.spinUs = uint32Option(env, o, "spinUs", options.writer.spinUs);
+  options.writer.gatherUs = uint32Option(env, o, "gatherUs", options.writer.gatherUs);
   Napi::Value faults = o.Get("faults");
   if (faults.IsObject()) {
     Napi::Object f = faults.As<Napi::Object>();

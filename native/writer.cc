@@ -130,12 +130,41 @@ void Writer::submit(std::unique_ptr<Request> request) {
 }
 
 void Writer::kick() {
+  bool wake;
   {
     std::lock_guard<std::mutex> lock(queueMutex_);
     for (auto& r : staged_) queue_.push_back(std::move(r));
     staged_.clear();
+    awaitingJs_ = false;
+    wake = sleeping_;
   }
-  wake_.notify_one();
+  kicks_.fetch_add(1, std::memory_order_release);
+  if (wake) wake_.notify_one();
+}
+
+template <typename Ready>
+void Writer::waitFor(std::unique_lock<std::mutex>& lock, Ready ready,
+                     std::chrono::steady_clock::time_point deadline) {
+  using clock = std::chrono::steady_clock;
+  if (ready()) return;
+  uint64_t seen = kicks_.load(std::memory_order_acquire);
+  auto spinUntil = std::min(deadline, clock::now() + std::chrono::microseconds(options_.spinUs));
+  lock.unlock();
+  while (clock::now() < spinUntil && kicks_.load(std::memory_order_acquire) == seen &&
+         !stopFlag_.load(std::memory_order_acquire)) {
+#if defined(__x86_64__)
+    __builtin_ia32_pause();
+#endif
+  }
+  lock.lock();
+  if (ready()) return;
+  sleeping_ = true;
+  if (deadline == clock::time_point::max()) {
+    wake_.wait(lock, ready);
+  } else {
+    wake_.wait_until(lock, deadline, ready);
+  }
+  sleeping_ = false;
 }
 
 std::vector<std::unique_ptr<Request>> Writer::takeCompleted() {
@@ -153,6 +182,7 @@ void Writer::stop() {
     staged_.clear();
     stopping_ = true;
   }
+  stopFlag_.store(true, std::memory_order_release);
   wake_.notify_one();
   if (thread_.joinable()) thread_.join();
   {
@@ -187,6 +217,8 @@ void Writer::complete(std::unique_ptr<Request> r) {
     completed_.push_back(std::move(r));
     if (!notified_) {
       notified_ = true;
+      awaitingJs_ = true;
+      notifiedAt_ = std::chrono::steady_clock::now();
       call = true;
     }
   }
@@ -209,9 +241,14 @@ void Writer::run() {
     std::deque<std::unique_ptr<Request>> taken;
     {
       std::unique_lock<std::mutex> lock(queueMutex_);
-      wake_.wait(lock, [this] {
+      waitFor(lock, [this] {
         return !queue_.empty() || stopping_ || descriptorsDirty_ || !pendingFrees_.empty();
-      });
+      }, std::chrono::steady_clock::time_point::max());
+      // Group commit: let the callers of the flush just completed join this one.
+      if (awaitingJs_ && !stopping_ && !queue_.empty()) {
+        waitFor(lock, [this] { return !awaitingJs_ || stopping_; },
+                notifiedAt_ + std::chrono::microseconds(options_.gatherUs));
+      }
       if (failed_) {
         std::deque<std::unique_ptr<Request>> doomed;
         doomed.swap(queue_);

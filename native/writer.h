@@ -6,6 +6,8 @@
 // ahead of use so the log overwrites allocated blocks instead of paying for first writes.
 #pragma once
 
+#include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
@@ -89,6 +91,13 @@ struct Request {
 
 struct WriterOptions {
   uint32_t prefillAhead = 4;
+  // Before sleeping, the writer polls for new work this long: a futex wake-up costs more than
+  // a short poll on a machine with a core to spare, and it is on every round trip.
+  uint32_t spinUs = 50;
+  // After completions are handed to JavaScript, the writer waits up to this long for the
+  // appends their callers make next, so that closed-loop appenders share one flush instead of
+  // splitting into groups that alternate (each paying a whole fdatasync).
+  uint32_t gatherUs = 250;
   uint64_t flushBytesMax = 16u << 20;
   uint64_t pendingBytesMax = 256u << 20;
 };
@@ -131,6 +140,10 @@ class Writer {
   struct Flush;
 
   void run();
+  // Waits (polling first, then sleeping) until `ready` or until `deadline`; lock held.
+  template <typename Ready>
+  void waitFor(std::unique_lock<std::mutex>& lock, Ready ready,
+               std::chrono::steady_clock::time_point deadline);
   void prefillLoop();
   void flushOnce(std::deque<std::unique_ptr<Request>>& taken);
   PlanOutcome planAppend(Flush& f, Request* r);
@@ -160,6 +173,11 @@ class Writer {
   std::vector<std::unique_ptr<Request>> staged_;  // JS thread only
   std::vector<std::unique_ptr<Request>> completed_;
   bool notified_ = false;
+  bool awaitingJs_ = false;  // completions delivered; JavaScript has not kicked since
+  bool sleeping_ = false;
+  std::chrono::steady_clock::time_point notifiedAt_;
+  std::atomic<uint64_t> kicks_{0};
+  std::atomic<bool> stopFlag_{false};
   bool stopping_ = false;
   bool descriptorsDirty_ = false;
   uint64_t pendingBytes_ = 0;

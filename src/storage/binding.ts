@@ -165,6 +165,8 @@ export interface NativeOpenOptions {
   lockTimeoutMs?: number;
   prefillSegmentsAhead?: number;
   pendingBytesMax?: number;
+  spinUs?: number;
+  gatherUs?: number;
   faults?: NativeFaultOptions;
 }
 

@@ -74,6 +74,13 @@ export interface OpenOptions {
   prefillSegmentsAhead?: number;
   /** Bytes of appends that may wait for the writer before append rejects with E_BUSY. */
   pendingBytesMax?: number;
+  /** How long the idle writer polls for work before it sleeps (default 50 µs; 0: never). */
+  spinUs?: number;
+  /**
+   * How long the writer waits, after handing completions to JavaScript, for the appends
+   * their callers make next, so that they share one flush (default 250 µs; 0: never).
+   */
+  gatherUs?: number;
   /** Test only: run over a fault-injecting device (see FaultInjector). */
   faults?: NativeFaultOptions;
 }
@@ -126,7 +133,7 @@ interface Pending {
 }
 
 const openKeys = ['readOnly', 'direct', 'salvage', 'lockTimeoutMs', 'prefillSegmentsAhead',
-  'pendingBytesMax', 'faults'] as const;
+  'pendingBytesMax', 'spinUs', 'gatherUs', 'faults'] as const;
 const formatKeys = ['sizeBytes', 'blockBytes', 'segmentBytes', 'casSlots', 'casSlotBytes',
   'label', 'force', 'prefill', 'direct', 'onProgress'] as const;
 
@@ -145,6 +152,10 @@ function nativeOpenOptions(options: unknown, where: string): NativeOpenOptions {
   if (ahead !== undefined) out.prefillSegmentsAhead = ahead;
   const pending = optionalInteger(o['pendingBytesMax'], 'options.pendingBytesMax', 1 << 20, 2 ** 32);
   if (pending !== undefined) out.pendingBytesMax = pending;
+  const spinUs = optionalInteger(o['spinUs'], 'options.spinUs', 0, 10_000);
+  if (spinUs !== undefined) out.spinUs = spinUs;
+  const gatherUs = optionalInteger(o['gatherUs'], 'options.gatherUs', 0, 100_000);
+  if (gatherUs !== undefined) out.gatherUs = gatherUs;
   if (o['faults'] !== undefined) {
     if (direct) throw Errors.invalidArgument('options.faults cannot be combined with options.direct');
     out.faults = faultOptions(o['faults']);
@@ -497,17 +508,24 @@ export class Lun {
     const promise = new Promise<T>((resolve, reject) => {
       this.#pending.set(id, { resolve: resolve as (value: never) => void, reject });
     });
-    if (!this.#kickScheduled) {
-      this.#kickScheduled = true;
-      queueMicrotask(() => {
-        this.#kickScheduled = false;
-        if (!this.#closed) this.#native.kick();
-      });
-    }
+    this.#scheduleKick();
     return promise;
   }
 
+  #scheduleKick(): void {
+    if (this.#kickScheduled) return;
+    this.#kickScheduled = true;
+    queueMicrotask(() => {
+      this.#kickScheduled = false;
+      if (!this.#closed) this.#native.kick();
+    });
+  }
+
   #complete(packed: Float64Array, extras: Array<Error | NativeCompaction | NativeMeasurement>): void {
+    // The kick queued here runs after the continuations of the promises resolved below, so
+    // the appends they make go to the writer together, and the writer, which waits for this
+    // kick before its next flush, lets them share it.
+    this.#scheduleKick();
     let i = 0;
     while (i < packed.length) {
       const id = packed[i] as number;

@@ -1,0 +1,178 @@
+/**
+ * The benchmark driver. `npm run bench -- <name> [options]` runs one named benchmark:
+ *
+ *   core   The storage core on one LUN, in one run: first the disk's own limits measured
+ *          through the LUN's file descriptor in its free segments (4 KiB write + fdatasync
+ *          per operation into blocks written before; 1 MiB writes + fdatasync each; and
+ *          4 KiB first writes into holes), then durable appends of 1 KiB records with 1 and
+ *          with 64 concurrent appenders and of 64 KiB records with 16, each as a ratio to
+ *          the matching disk limit, with latency percentiles.
+ *
+ * Options: --lun PATH (default sanmq-data/bench.lun, removed afterwards unless --keep),
+ * --size-gib N (LUN size, default 4), --seconds N (per scenario, default 3), --direct,
+ * --only TEXT (scenarios whose name contains TEXT), --spin-us N and --gather-us N (writer
+ * tuning, see OpenOptions).
+ * Benchmarks are measurements, not tests: they print figures and never assert.
+ */
+import { rm, mkdir } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+
+import { Lun, type Address } from '../src/index.js';
+
+interface Scenario {
+  name: string;
+  appenders: number;
+  recordBytes: number;
+}
+
+interface Result {
+  records: number;
+  seconds: number;
+  latenciesUs: Float64Array;
+  flushes: number;
+}
+
+function percentile(sorted: Float64Array, p: number): number {
+  if (sorted.length === 0) return NaN;
+  return sorted[Math.min(sorted.length - 1, Math.floor((sorted.length * p) / 100))] as number;
+}
+
+function fmt(n: number, digits = 0): string {
+  return n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
+}
+
+/** Releases every address in batches, so the scenario after this one starts on reused space. */
+async function releaseAll(lun: Lun, addresses: Address[]): Promise<void> {
+  const batch = 4096;
+  const work: Array<Promise<void>> = [];
+  for (let i = 0; i < addresses.length; i += batch) {
+    work.push(lun.release(addresses.slice(i, i + batch)));
+    if (work.length >= 16) await Promise.all(work.splice(0));
+  }
+  await Promise.all(work);
+}
+
+async function run(lun: Lun, scenario: Scenario, seconds: number, bytesBudget: number): Promise<Result> {
+  const record = Buffer.alloc(scenario.recordBytes, 0x61);
+  const deadline = performance.now() + seconds * 1000;
+  const latencies: number[] = [];
+  const addresses: Address[] = [];
+  const startStats = lun.stats();
+  let bytes = 0;
+  const started = performance.now();
+  const appender = async (pageSet: number) => {
+    while (performance.now() < deadline && bytes < bytesBudget) {
+      const t0 = performance.now();
+      const [address] = await lun.append(pageSet, record);
+      latencies.push((performance.now() - t0) * 1000);
+      addresses.push(address as Address);
+      bytes += scenario.recordBytes;
+    }
+  };
+  await Promise.all(Array.from({ length: scenario.appenders }, () => appender(1)));
+  const elapsed = (performance.now() - started) / 1000;
+  const flushes = lun.stats().flushes - startStats.flushes;
+  await releaseAll(lun, addresses);
+  const sorted = Float64Array.from(latencies).sort();
+  return { records: latencies.length, seconds: elapsed, latenciesUs: sorted, flushes };
+}
+
+interface CoreOptions {
+  lun: string;
+  sizeGiB: number;
+  seconds: number;
+  direct: boolean;
+  keep: boolean;
+  only: string | undefined;
+  spinUs: number | undefined;
+  gatherUs: number | undefined;
+}
+
+async function core(options: CoreOptions) {
+  await mkdir(dirname(options.lun), { recursive: true });
+  await rm(options.lun, { force: true });
+  const sizeBytes = options.sizeGiB * 1024 ** 3;
+  const formatStart = performance.now();
+  await Lun.format(options.lun, { sizeBytes, prefill: true, casSlots: 16, label: 'bench' });
+  const formatSeconds = (performance.now() - formatStart) / 1000;
+  const lun = await Lun.open(options.lun, {
+    direct: options.direct,
+    ...(options.spinUs === undefined ? {} : { spinUs: options.spinUs }),
+    ...(options.gatherUs === undefined ? {} : { gatherUs: options.gatherUs }),
+  });
+  try {
+    console.log(`sanmq bench core: lun=${options.lun} size=${options.sizeGiB} GiB ` +
+      `segment=${lun.geometry.segmentBytes} block=${lun.geometry.blockBytes} ` +
+      `direct=${options.direct} seconds=${options.seconds} (format+prefill ${fmt(formatSeconds, 1)} s)`);
+    const disk = await lun.measureDisk({ durationMs: 2000, sparse: !options.direct });
+    const syncRate = disk.fdatasyncPerSecond;
+    const seqRate = disk.sequentialBytesPerSecond;
+    console.log(`disk: 4 KiB write+fdatasync ${fmt(syncRate)} ops/s (p50 ${fmt(disk.fdatasyncP50Us)} µs, ` +
+      `p99 ${fmt(disk.fdatasyncP99Us)} µs); 1 MiB write+fdatasync ${fmt(seqRate / 2 ** 20)} MiB/s` +
+      (disk.firstWritePerSecond === undefined ? '' :
+        `; first writes into holes ${fmt(disk.firstWritePerSecond)} ops/s`));
+    const budget = Math.floor(lun.space().freeBytes * 0.7);
+    const scenarios: Scenario[] = [
+      { name: '1 KiB, 1 appender', appenders: 1, recordBytes: 1024 },
+      { name: '1 KiB, 64 appenders', appenders: 64, recordBytes: 1024 },
+      { name: '64 KiB, 16 appenders', appenders: 16, recordBytes: 64 * 1024 },
+    ];
+    for (const scenario of scenarios) {
+      if (options.only !== undefined && !scenario.name.includes(options.only)) continue;
+      const r = await run(lun, scenario, options.seconds, budget);
+      const rate = r.records / r.seconds;
+      const mib = (rate * scenario.recordBytes) / 2 ** 20;
+      const l = r.latenciesUs;
+      const latency = `p50 ${fmt(percentile(l, 50))} µs, p99 ${fmt(percentile(l, 99))} µs, ` +
+        `p99.9 ${fmt(percentile(l, 99.9))} µs, max ${fmt(percentile(l, 100))} µs`;
+      const perFlush = r.records / Math.max(1, r.flushes);
+      const ratio = scenario.recordBytes >= 65536
+        ? `${fmt(mib * 2 ** 20 / seqRate, 2)} × the sequential limit`
+        : `${fmt(rate / syncRate, 2)} × the fdatasync rate` +
+          (scenario.appenders > 1 ? ` (${fmt(rate / (syncRate * scenario.appenders), 2)} × ${scenario.appenders} × it)` : '');
+      console.log(`${scenario.name}: ${fmt(rate)} records/s, ${fmt(mib, 1)} MiB/s = ${ratio}; ` +
+        `${latency}; ${fmt(perFlush, 1)} records per flush`);
+    }
+  } finally {
+    await lun.close();
+    if (!options.keep) await rm(options.lun, { force: true });
+  }
+}
+
+async function main(): Promise<void> {
+  const { values, positionals } = parseArgs({
+    allowPositionals: true,
+    options: {
+      lun: { type: 'string', default: 'sanmq-data/bench.lun' },
+      'size-gib': { type: 'string', default: '4' },
+      seconds: { type: 'string', default: '3' },
+      direct: { type: 'boolean', default: false },
+      keep: { type: 'boolean', default: false },
+      only: { type: 'string' },
+      'spin-us': { type: 'string' },
+      'gather-us': { type: 'string' },
+    },
+  });
+  const name = positionals[0] ?? 'core';
+  if (name !== 'core') {
+    console.error(`unknown benchmark ${name}; available: core`);
+    process.exitCode = 2;
+    return;
+  }
+  await core({
+    lun: resolve(values.lun),
+    sizeGiB: Number(values['size-gib']),
+    seconds: Number(values.seconds),
+    direct: values.direct,
+    keep: values.keep,
+    only: values.only,
+    spinUs: values['spin-us'] === undefined ? undefined : Number(values['spin-us']),
+    gatherUs: values['gather-us'] === undefined ? undefined : Number(values['gather-us']),
+  });
+}
+
+main().catch((error: unknown) => {
+  console.error(error);
+  process.exitCode = 1;
+});
