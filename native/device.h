@@ -83,7 +83,7 @@ class FileDevice final : public Device {
   void ensureSize(uint64_t bytes);
   // The offset of a non-zero byte below `end`, or -1. A regular file is read wherever it
   // holds data (holes are skipped); a block device is sampled: its first and last MiB and
-  // 64 KiB at 64 evenly spaced places.
+  // 64 KiB at 63 evenly spaced places between them.
   int64_t findNonZero(uint64_t end);
   const std::string& path() const { return path_; }
 

@@ -1,8 +1,9 @@
 // The on-disk format of a sanmq LUN, as constants. docs/FORMAT.md specifies it in prose with a
 // worked example; this header mirrors that document field by field and is the single source of
 // these numbers: the addon exports them to TypeScript (binding.constants), nothing retypes them.
-// All multi-byte fields are little-endian. Every structure's CRC32C is seeded with the LUN's
-// UUID and the structure's own byte offset, so data of another LUN or another place fails it.
+// All multi-byte fields are little-endian. Every structure's CRC32C but the superblock's (which
+// is where the UUID comes from) is seeded with the LUN's UUID and the structure's own byte
+// offset, so data of another LUN or another place fails it.
 #pragma once
 
 #include <cstdint>

@@ -89,6 +89,7 @@ Napi::Object reportObject(Napi::Env env, const RecoveryReport& r) {
   o.Set("usedSegments", r.usedSegments);
   o.Set("freeSegments", r.freeSegments);
   o.Set("nextRecordSeq", double(r.nextRecordSeq));
+  o.Set("nextChunkSeq", double(r.nextChunkSeq));
   o.Set("primarySuperblockValid", r.primarySuperblockValid);
   o.Set("backupSuperblockValid", r.backupSuperblockValid);
   Napi::Array corruptions = Napi::Array::New(env, r.corruptions.size());
@@ -239,6 +240,9 @@ class FormatWorker : public Napi::AsyncProgressQueueWorker<Progress> {
       geometry_ = formatLun(path_, options_);
     } catch (const LunError& e) {
       code_ = e.code();
+      SetError(e.what());
+    } catch (const std::exception& e) {
+      code_ = code::E_INTERNAL;
       SetError(e.what());
     }
   }

@@ -4,6 +4,7 @@
 // validates both superblocks, and recovers the log.
 #include "lun.h"
 
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -88,9 +89,25 @@ void writeDescriptorTable(FileDevice& device, const Geometry& g, uint32_t uuidCr
   }
 }
 
+Geometry formatDevice(const std::string& path, const FormatOptions& options);
+
 }  // namespace
 
 Geometry formatLun(const std::string& path, const FormatOptions& options) {
+  struct stat before;
+  bool created = ::stat(path.c_str(), &before) != 0 && errno == ENOENT;
+  try {
+    return formatDevice(path, options);
+  } catch (...) {
+    // A refused or failed format leaves no file behind that was not there before.
+    if (created) ::unlink(path.c_str());
+    throw;
+  }
+}
+
+namespace {
+
+Geometry formatDevice(const std::string& path, const FormatOptions& options) {
   DeviceOptions deviceOptions;
   deviceOptions.direct = options.direct;
   deviceOptions.create = true;
@@ -164,6 +181,8 @@ Geometry formatLun(const std::string& path, const FormatOptions& options) {
   device.unlock(kWriterLockByte, 1);
   return g;
 }
+
+}  // namespace
 
 void Lun::readSuperblocks(const std::string& path, bool repair) {
   AlignedBytes block = allocateAligned(kBlockBytesMax);

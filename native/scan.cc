@@ -171,7 +171,13 @@ void Scanner::scanSegment(uint32_t segment, uint8_t* data) {
       }
       if (resume == 0) {
         seg.writeOffset = position;
-        if (status == ChunkStatus::Invalid) {
+        // Only a chunk this segment's writer started counts as torn; other bytes past the end
+        // (of an earlier use of the segment, or of a disk measurement) are just the end.
+        const uint8_t* h = data + position;
+        bool ours = load32(h + chunk::kMagic) == kChunkMagic &&
+                    load16(h + chunk::kPageSet) == seg.pageSet &&
+                    load32(h + chunk::kGeneration) == seg.generation;
+        if (status == ChunkStatus::Invalid && ours) {
           report.tornTails.push_back({seg.pageSet, base + position,
                                       g.segmentBytes - position});
         }

@@ -18,8 +18,8 @@ SegmentTable::SegmentTable(const Geometry& geometry)
       tails_(format::kPageSetCount, -1) {}
 
 bool SegmentTable::locate(uint64_t address, RecordLocation* where, uint64_t* resolved) const {
-  // Two hops at most: a copy made by compaction is never itself forwarded until it is moved
-  // again, and then its own forwarding entry is followed.
+  // A record moved by compaction is found through its old segment's forwarding entry; moved
+  // again, through the next one. Chains are short; the bound only guards against a bug.
   for (int hop = 0; hop < 8; hop++) {
     uint32_t s = geometry_.segmentOf(address);
     if (s >= geometry_.segmentCount) return false;

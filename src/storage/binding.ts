@@ -65,6 +65,7 @@ export interface NativeRecovery {
   usedSegments: number;
   freeSegments: number;
   nextRecordSeq: number;
+  nextChunkSeq: number;
   primarySuperblockValid: boolean;
   backupSuperblockValid: boolean;
   corruptions: Array<{ address: number; reason: string }>;

@@ -398,13 +398,22 @@ export class Lun {
   /** Segments, free and used space, and live bytes (per segment too). */
   space(): SpaceReport {
     this.#open();
-    return this.#native.space();
+    try {
+      return this.#native.space();
+    } catch (error) {
+      throw fromNative(error);
+    }
   }
 
   /** Counters of the writer: flushes, syncs, records, allocations, frees … */
   stats(): LunStats {
     this.#open();
-    return this.#native.stats();
+    if (this.readOnly) throw Errors.readOnly();
+    try {
+      return this.#native.stats();
+    } catch (error) {
+      throw fromNative(error);
+    }
   }
 
   /**

@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 
 import { Lun, type FormatOptions, type LunGeometry } from '../../src/index.js';
+import { compiledFixture } from './compile.js';
 
 /** A small geometry that keeps tests fast and still spans many segments. */
 export const SMALL: FormatOptions = {
@@ -97,13 +98,13 @@ export async function truncate(path: string, length: number): Promise<void> {
   await truncateFile(path, length);
 }
 
-export function fixture(name: string): string {
+export function fixtureSource(name: string): string {
   return fileURLToPath(new URL(`../fixtures/${name}`, import.meta.url));
 }
 
-/** Starts a TypeScript fixture as a child process with tap's loader (process.execArgv). */
+/** Starts a fixture as a child process (compiled once per test process: see compile.ts). */
 export function spawnFixture(name: string, args: string[]): ChildProcess {
-  return spawn(process.execPath, [...process.execArgv, fixture(name), ...args], {
+  return spawn(process.execPath, [compiledFixture(name), ...args], {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
 }
@@ -128,8 +129,8 @@ export function runFixture(name: string, args: string[], timeoutMs = 120_000): P
   });
 }
 
-/** Starts a TypeScript fixture in a worker thread. */
+/** Starts a fixture in a worker thread (compiled once per test process: see compile.ts). */
 export function startWorker(name: string, workerData: unknown): Worker {
-  return new Worker(fixture(name), { workerData });
+  return new Worker(compiledFixture(name), { workerData, execArgv: [] });
 }
 
