@@ -31,6 +31,7 @@ interface Result {
   seconds: number;
   latenciesUs: Float64Array;
   flushes: number;
+  breakdown: string;
 }
 
 function percentile(sorted: Float64Array, p: number): number {
@@ -72,10 +73,16 @@ async function run(lun: Lun, scenario: Scenario, seconds: number, bytesBudget: n
   };
   await Promise.all(Array.from({ length: scenario.appenders }, () => appender(1)));
   const elapsed = (performance.now() - started) / 1000;
-  const flushes = lun.stats().flushes - startStats.flushes;
+  const endStats = lun.stats();
+  const flushes = endStats.flushes - startStats.flushes;
+  const perFlushUs = (key: 'planNs' | 'writeNs' | 'syncNs' | 'applyNs' | 'gatherNs') =>
+    (endStats[key] - startStats[key]) / 1000 / Math.max(1, flushes);
+  const breakdown = `writer per flush: plan ${perFlushUs('planNs').toFixed(0)} µs, write ` +
+    `${perFlushUs('writeNs').toFixed(0)} µs, fdatasync ${perFlushUs('syncNs').toFixed(0)} µs, ` +
+    `apply ${perFlushUs('applyNs').toFixed(0)} µs, gather ${perFlushUs('gatherNs').toFixed(0)} µs`;
   await releaseAll(lun, addresses);
   const sorted = Float64Array.from(latencies).sort();
-  return { records: latencies.length, seconds: elapsed, latenciesUs: sorted, flushes };
+  return { records: latencies.length, seconds: elapsed, latenciesUs: sorted, flushes, breakdown };
 }
 
 interface CoreOptions {
@@ -132,7 +139,7 @@ async function core(options: CoreOptions) {
         : `${fmt(rate / syncRate, 2)} × the fdatasync rate` +
           (scenario.appenders > 1 ? ` (${fmt(rate / (syncRate * scenario.appenders), 2)} × ${scenario.appenders} × it)` : '');
       console.log(`${scenario.name}: ${fmt(rate)} records/s, ${fmt(mib, 1)} MiB/s = ${ratio}; ` +
-        `${latency}; ${fmt(perFlush, 1)} records per flush`);
+        `${latency}; ${fmt(perFlush, 1)} records per flush; ${r.breakdown}`);
     }
   } finally {
     await lun.close();

@@ -11,6 +11,7 @@
 #include <cstring>
 #include <string>
 
+#include "crc32c.h"
 #include "endian.h"
 #include "format.h"
 #include "workers.h"
@@ -508,6 +509,9 @@ Napi::Value NativeLun::submit(const Napi::CallbackInfo& info) {
     std::memset(p, 0, kRecordHeaderBytes);
     store32(p + record::kLength, length);
     if (length) std::memcpy(p + kRecordHeaderBytes, data, length);
+    // The payload's CRC, from the copy (the caller may change its buffer once we return); the
+    // writer finishes the record's checksum from it (scan.h, recordChecksum).
+    store32(p + record::kCrc, crc32c::value(p + kRecordHeaderBytes, length));
     uint32_t padded = paddedRecordBytes(length);
     std::memset(p + kRecordHeaderBytes + length, 0, padded - kRecordHeaderBytes - length);
     p += padded;
@@ -672,6 +676,11 @@ Napi::Value NativeLun::stats(const Napi::CallbackInfo& info) {
   o.Set("frees", double(s.frees));
   o.Set("prefills", double(s.prefills));
   o.Set("maxFlushRecords", double(s.maxFlushRecords));
+  o.Set("planNs", double(s.planNs));
+  o.Set("writeNs", double(s.writeNs));
+  o.Set("syncNs", double(s.syncNs));
+  o.Set("applyNs", double(s.applyNs));
+  o.Set("gatherNs", double(s.gatherNs));
   return o;
 }
 

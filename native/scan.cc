@@ -94,10 +94,18 @@ bool verifyRecord(const Geometry& g, uint32_t uuidCrc, const uint8_t* r, uint64_
   if (load32(r + record::kGeneration) != generation) return false;
   uint8_t kind = r[record::kKind];
   if (kind != kRecordData && kind != kRecordRelease) return false;
-  uint32_t crc = locationTag(uuidCrc, address);
-  crc = crc32c::extend(crc, r + 4, kRecordHeaderBytes - 4 + length);
-  (void)g;
-  return crc32c::unmask(load32(r + record::kCrc)) == crc;
+  (void)uuidCrc;
+  uint32_t payloadCrc = crc32c::value(r + kRecordHeaderBytes, length);
+  return crc32c::unmask(load32(r + record::kCrc)) == recordChecksum(g, payloadCrc, r, address);
+}
+
+uint32_t recordChecksum(const Geometry& g, uint32_t payloadCrc, const uint8_t* header,
+                        uint64_t address) {
+  uint8_t tail[16 + 8];
+  std::memcpy(tail, g.uuid, 16);
+  store64(tail + 16, address);
+  uint32_t crc = crc32c::extend(payloadCrc, header + 4, format::kRecordHeaderBytes - 4);
+  return crc32c::extend(crc, tail, sizeof tail);
 }
 
 ChunkStatus Scanner::parseChunk(const uint8_t* data, uint32_t segment, uint32_t position,

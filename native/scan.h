@@ -12,6 +12,13 @@ namespace sanmq {
 // never taken for data; torn tails are dropped and listed in report.tornTails.
 void recoverLog(Device& device, SegmentTable& table, uint32_t uuidCrc, RecoveryReport& report);
 
+// The checksum of a record, unmasked: CRC32C over its payload, then header bytes [4, 24),
+// then the LUN's UUID and the record's address (u64). The payload comes first so that the
+// thread submitting an append can checksum the payload while it copies it, and the writer
+// thread only finishes with the 44 bytes that depend on where the record is placed.
+uint32_t recordChecksum(const Geometry& g, uint32_t payloadCrc, const uint8_t* header,
+                        uint64_t address);
+
 // Verifies one record: its checksum (seeded with the LUN's UUID and the record's address),
 // page set, generation, kind and size. The writer's compaction re-verifies records with it
 // before moving them, and reads verify with it before returning data.

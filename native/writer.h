@@ -114,6 +114,13 @@ struct WriterStats {
   uint64_t frees = 0;
   uint64_t prefills = 0;
   uint64_t maxFlushRecords = 0;
+  // Where the writer's time goes, in nanoseconds: planning and encoding, writing, fdatasync,
+  // applying and completing, and waiting for JavaScript to gather a flush.
+  uint64_t planNs = 0;
+  uint64_t writeNs = 0;
+  uint64_t syncNs = 0;
+  uint64_t applyNs = 0;
+  uint64_t gatherNs = 0;
 };
 
 class Writer {
@@ -155,6 +162,7 @@ class Writer {
   void apply(Flush& f);
   void measure(Request* r);
   void complete(std::unique_ptr<Request> r);
+  void completeAll(std::vector<std::unique_ptr<Request>>& done);
   void failAll(std::deque<std::unique_ptr<Request>>& requests, const char* code,
                const std::string& message);
   bool chooseVictims(Request* r);
@@ -186,6 +194,7 @@ class Writer {
   WriterStats stats_;
 
   std::vector<uint32_t> pendingFrees_;  // writer thread only
+  uint64_t syncNsOfLastFlush_ = 0;      // writer thread only
   std::vector<int32_t> groupIndex_;     // page set -> group in the current flush
   AlignedBytes gather_;
   size_t gatherBytes_ = 0;

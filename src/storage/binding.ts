@@ -113,6 +113,12 @@ export interface NativeStats {
   frees: number;
   prefills: number;
   maxFlushRecords: number;
+  /** Writer time (ns): planning and encoding, writing, fdatasync, applying, gathering. */
+  planNs: number;
+  writeNs: number;
+  syncNs: number;
+  applyNs: number;
+  gatherNs: number;
 }
 
 export interface NativeCompaction {
