@@ -139,6 +139,27 @@ static_assert(kDescriptorHeaderBytes + kDescriptorBytes <= kBlockBytesMin);
 static_assert(kSlotHeaderBytes + kCasSlotBytesMin <= kBlockBytesMin);
 static_assert(kSegmentBytesMin % kBlockBytesMax == 0);
 
+// Addresses handed to callers: the record's byte offset on the LUN in the low 48 bits, and
+// the low 5 bits of its segment's generation above them. A stale address (its record released
+// and the space reused) then no longer names a record, instead of naming another one.
+inline constexpr uint32_t kAddressOffsetBits = 48;
+inline constexpr uint32_t kAddressTagBits = 5;
+inline constexpr uint64_t kLunBytesMax = uint64_t(1) << kAddressOffsetBits;
+static_assert(kAddressOffsetBits + kAddressTagBits <= 53, "addresses must be exact doubles");
+
+inline constexpr uint64_t makeAddress(uint64_t offset, uint32_t generation) {
+  return offset | (uint64_t(generation & ((1u << kAddressTagBits) - 1)) << kAddressOffsetBits);
+}
+inline constexpr uint64_t addressOffset(uint64_t address) {
+  return address & (kLunBytesMax - 1);
+}
+inline constexpr uint32_t addressTag(uint64_t address) {
+  return uint32_t(address >> kAddressOffsetBits);
+}
+inline constexpr bool addressTagMatches(uint64_t address, uint32_t generation) {
+  return addressTag(address) == (generation & ((1u << kAddressTagBits) - 1));
+}
+
 inline constexpr uint32_t descriptorsPerBlock(uint32_t blockBytes) {
   return (blockBytes - kDescriptorHeaderBytes) / kDescriptorBytes;
 }

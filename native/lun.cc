@@ -351,15 +351,15 @@ ReadResult Lun::read(uint64_t address) {
     generation = seg.generation;
     pageSet = seg.pageSet;
   }
+  uint64_t at = addressOffset(resolved);
   uint64_t unit = std::max<uint64_t>(device_->info().logicalSector, 512);
-  uint64_t start = resolved / unit * unit;
-  uint64_t end = (resolved + paddedRecordBytes(length) + unit - 1) / unit * unit;
+  uint64_t start = at / unit * unit;
+  uint64_t end = (at + paddedRecordBytes(length) + unit - 1) / unit * unit;
   ReadResult result;
   result.buffer = allocateAligned(end - start);
   device_->read(result.buffer.get(), end - start, start);
-  const uint8_t* r = result.buffer.get() + (resolved - start);
-  bool ok = verifyRecord(geometry_, uuidCrc_, r, resolved, pageSet, generation,
-                         uint32_t(end - resolved)) &&
+  const uint8_t* r = result.buffer.get() + (at - start);
+  bool ok = verifyRecord(geometry_, uuidCrc_, r, at, pageSet, generation, uint32_t(end - at)) &&
             load64(r + record::kSeq) == seq && load32(r + record::kLength) == length;
   if (!ok) {
     std::lock_guard<std::mutex> lock(table_->mutex());
@@ -371,9 +371,9 @@ ReadResult Lun::read(uint64_t address) {
                                            " was released while it was being read");
     }
     throw LunError(code::E_CHECKSUM, "the record at address " + std::to_string(resolved) +
-                                         " fails its checksum");
+                                         " (byte " + std::to_string(at) + ") fails its checksum");
   }
-  result.offset = size_t(resolved - start) + kRecordHeaderBytes;
+  result.offset = size_t(at - start) + kRecordHeaderBytes;
   result.length = length;
   result.pageSet = pageSet;
   result.seq = seq;
@@ -402,7 +402,8 @@ std::vector<LiveRecord> Lun::liveRecords(uint16_t pageSet) {
       if (seg.state != kSegmentUsed || seg.quarantined || seg.pageSet != pageSet) continue;
       for (const RecordEntry& e : seg.records) {
         if (e.length & kDeadBit) continue;
-        out.push_back({e.seq, geometry_.segmentOffset(s) + e.offset, e.length});
+        out.push_back({e.seq, makeAddress(geometry_.segmentOffset(s) + e.offset, seg.generation),
+                       e.length});
       }
     }
   }

@@ -21,11 +21,13 @@ bool SegmentTable::locate(uint64_t address, RecordLocation* where, uint64_t* res
   // A record moved by compaction is found through its old segment's forwarding entry; moved
   // again, through the next one. Chains are short; the bound only guards against a bug.
   for (int hop = 0; hop < 8; hop++) {
-    uint32_t s = geometry_.segmentOf(address);
+    uint64_t at = format::addressOffset(address);
+    uint32_t s = geometry_.segmentOf(at);
     if (s >= geometry_.segmentCount) return false;
     const Segment& seg = segments_[s];
     if (seg.state != format::kSegmentUsed || seg.quarantined) return false;
-    uint32_t offset = static_cast<uint32_t>(address - geometry_.segmentOffset(s));
+    if (!format::addressTagMatches(address, seg.generation)) return false;
+    uint32_t offset = static_cast<uint32_t>(at - geometry_.segmentOffset(s));
     auto it = std::lower_bound(seg.records.begin(), seg.records.end(), offset,
                                [](const RecordEntry& e, uint32_t o) { return e.offset < o; });
     if (it == seg.records.end() || it->offset != offset) return false;

@@ -45,6 +45,7 @@ Geometry planGeometry(const GeometryRequest& r) {
                   "segmentBytes must be a power of two from 65536 to 67108864");
   requireArgument(r.lunBytes > 0 && r.lunBytes % r.blockBytes == 0,
                   "sizeBytes must be a positive multiple of blockBytes");
+  requireArgument(r.lunBytes <= kLunBytesMax, "sizeBytes must be at most 2^48 (256 TiB)");
   requireArgument(r.casSlots <= kCasSlotsMax, "casSlots must be at most 65536");
   requireArgument(r.casSlotBytes >= kCasSlotBytesMin &&
                       r.casSlotBytes <= r.blockBytes - kSlotHeaderBytes,

@@ -482,7 +482,7 @@ PlanOutcome Writer::planAppend(Flush& f, Request* r) {
     p[record::kFlags] = 0;
     store16(p + record::kPageSet, r->pageSet);
     store32(p + record::kGeneration, segment.generation);
-    r->addresses.push_back(address);
+    r->addresses.push_back(makeAddress(address, segment.generation));
     address += paddedRecordBytes(length);
     p += paddedRecordBytes(length);
   }
@@ -504,7 +504,7 @@ PlanOutcome Writer::planAppend(Flush& f, Request* r) {
     store32(h + record::kGeneration, segment.generation);
     uint8_t* e = h + kRecordHeaderBytes;
     for (const auto& [target, targetSegment] : targets) {
-      store64(e, target);
+      store64(e, addressOffset(target));
       store32(e + 8, table_.at(targetSegment).generation);
       e += kReleaseEntryBytes;
       f.releases.push_back({target, targetSegment, group->segment});
@@ -546,11 +546,11 @@ bool Writer::loadVictim(Request* r, uint32_t victim) {
   device_.read(data.get(), seg.writeOffset, g_.segmentOffset(victim));
   for (const RecordEntry& e : seg.records) {
     if (e.length & kDeadBit) continue;
-    uint64_t address = g_.segmentOffset(victim) + e.offset;
+    uint64_t address = makeAddress(g_.segmentOffset(victim) + e.offset, seg.generation);
     if (seg.forwarding.count(e.offset)) continue;
     const uint8_t* bytes = data.get() + e.offset;
     // Never move damaged data: it would come out of the move with a fresh, valid checksum.
-    if (!verifyRecord(g_, uuidCrc_, bytes, address, seg.pageSet, seg.generation,
+    if (!verifyRecord(g_, uuidCrc_, bytes, addressOffset(address), seg.pageSet, seg.generation,
                       seg.writeOffset - e.offset) ||
         load64(bytes + record::kSeq) != e.seq) {
       r->unreadable.push_back(address);
@@ -623,7 +623,7 @@ PlanOutcome Writer::planCompaction(Flush& f, Request* r) {
       group->pieces.push_back({h, m->bytes, 1, address, false, false});
       group->used += m->bytes;
       group->records++;
-      m->to = address;
+      m->to = makeAddress(address, target.generation);
       f.moves.push_back({m.get(), group->segment});
       f.movingNow.insert(m->from);
     }
@@ -773,7 +773,7 @@ void Writer::apply(Flush& f) {
     }
     auto kill = [&](uint64_t address, uint32_t s) {
       Segment& seg = table_.at(s);
-      uint32_t offset = uint32_t(address - g_.segmentOffset(s));
+      uint32_t offset = uint32_t(addressOffset(address) - g_.segmentOffset(s));
       auto it = std::lower_bound(seg.records.begin(), seg.records.end(), offset,
                                  [](const RecordEntry& e, uint32_t o) { return e.offset < o; });
       SANMQ_ASSERT(it != seg.records.end() && it->offset == offset && !(it->length & kDeadBit));
@@ -789,7 +789,8 @@ void Writer::apply(Flush& f) {
     for (const MovePlan& m : f.moves) {
       kill(m.item->from, m.item->victim);
       Segment& victim = table_.at(m.item->victim);
-      victim.forwarding[uint32_t(m.item->from - g_.segmentOffset(m.item->victim))] = m.item->to;
+      victim.forwarding[uint32_t(addressOffset(m.item->from) - g_.segmentOffset(m.item->victim))] =
+          m.item->to;
       if (m.segment != m.item->victim) table_.addDependency(m.segment, m.item->victim);
     }
     for (uint32_t s : f.freeing) {

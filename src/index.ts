@@ -4,6 +4,7 @@
  */
 export {
   Lun,
+  addressOffset,
   crc32c,
   crc32cImplementation,
   type Address,

@@ -34,8 +34,20 @@ import {
 } from './options.js';
 import { SlotTable } from './slots.js';
 
-/** Where a record lives: its byte offset on the LUN. Valid until the record is released. */
+/**
+ * Where a record lives. An opaque number: its low 48 bits are the record's byte offset on the
+ * LUN (see {@link addressOffset}), and 5 bits above them guard against using the address
+ * after the record was released and its space reused (such an address then names no record:
+ * E_NOT_LIVE). Valid until the record is released or moved by compaction.
+ */
 export type Address = number;
+
+const ADDRESS_OFFSET_SPAN = 2 ** 48;
+
+/** The byte offset on the LUN of the record an address names. */
+export function addressOffset(address: Address): number {
+  return requireAddress(address, 'address') % ADDRESS_OFFSET_SPAN;
+}
 
 export type LunGeometry = NativeGeometry;
 export type RecoveryReport = NativeRecovery;
