@@ -163,11 +163,14 @@ Geometry formatDevice(const std::string& path, const FormatOptions& options) {
   uint64_t total = options.prefill ? uint64_t(g.segmentCount) * g.segmentBytes : 0;
   if (options.progress) options.progress(0, total);
   if (options.prefill) {
-    for (uint32_t s = 0; s < g.segmentCount; s++) {
-      device.zero(g.segmentOffset(s), g.segmentBytes);
-      if (options.progress && (s % 16 == 15 || s + 1 == g.segmentCount)) {
-        options.progress(uint64_t(s + 1) * g.segmentBytes, total);
-      }
+    // Large pieces: allocating and zeroing 64 MiB at a time runs at the disk's sequential
+    // speed, where one segment at a time is several times slower on ext4.
+    const uint64_t piece = 64u << 20;
+    for (uint64_t done = 0; done < total;) {
+      uint64_t n = std::min(piece, total - done);
+      device.zero(g.logRegion + done, n);
+      done += n;
+      if (options.progress) options.progress(done, total);
     }
   }
   device.sync();
