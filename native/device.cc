@@ -205,6 +205,14 @@ void FileDevice::unlock(uint64_t start, uint64_t length) {
   }
 }
 
+void FileDevice::setFileSize(uint64_t bytes) {
+  SANMQ_ASSERT(!info_.blockDevice);
+  if (::ftruncate(fd_, static_cast<off_t>(bytes)) != 0) {
+    throwSystem("cannot set the size of " + path_ + " to " + std::to_string(bytes), errno);
+  }
+  info_.sizeBytes = bytes;
+}
+
 void FileDevice::ensureSize(uint64_t bytes) {
   if (info_.sizeBytes >= bytes) return;
   if (info_.blockDevice) {

@@ -81,6 +81,8 @@ class FileDevice final : public Device {
 
   // Grows a regular file to `bytes` (sparse). Block devices must already be large enough.
   void ensureSize(uint64_t bytes);
+  // Sets a regular file's size to exactly `bytes` (format: the backup superblock goes last).
+  void setFileSize(uint64_t bytes);
   // The offset of a non-zero byte below `end`, or -1. A regular file is read wherever it
   // holds data (holes are skipped); a block device is sampled: its first and last MiB and
   // 64 KiB at 63 evenly spaced places between them.

@@ -28,7 +28,8 @@ inline constexpr uint32_t kOwnerSlot = 0;
 inline constexpr uint32_t kSegmentsMin = 2;
 inline constexpr uint32_t kLabelBytes = 64;
 
-// Superblock: two copies, at block 0 and at the last block of the LUN.
+// Superblock: two copies, at block 0 and at the last block of the file or device as it was
+// formatted (for a LUN smaller than its block device, beyond the LUN's own bytes).
 inline constexpr char kSuperblockMagic[8] = {'S', 'A', 'N', 'M', 'Q', 'L', 'U', 'N'};
 inline constexpr uint32_t kSuperblockBytes = 256;
 namespace sb {
@@ -50,9 +51,11 @@ inline constexpr uint32_t kCopy = 84;             // u32 0 = primary, 1 = backup
 inline constexpr uint32_t kLogRegion = 88;        // u64 byte offset
 inline constexpr uint32_t kCreatedAtMs = 96;      // u64
 inline constexpr uint32_t kLabel = 104;           // u8[64] UTF-8, NUL padded
+inline constexpr uint32_t kBackupOffset = 168;    // u64 byte offset of the backup copy
 inline constexpr uint32_t kCrc = 252;             // u32 masked CRC32C of bytes [0, 252)
 }  // namespace sb
-static_assert(sb::kLabel + kLabelBytes <= sb::kCrc);
+static_assert(sb::kLabel + kLabelBytes <= sb::kBackupOffset);
+static_assert(sb::kBackupOffset + 8 <= sb::kCrc);
 static_assert(sb::kCrc + 4 == kSuperblockBytes);
 static_assert(kSuperblockBytes <= kBlockBytesMin);
 

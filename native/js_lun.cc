@@ -330,14 +330,19 @@ void NativeLun::shutdown() {
   }
   if (tsfnLive_) {
     tsfnLive_ = false;
-    tsfn_.Release();
+    // Abort, not Release: calls still queued must not run into a dying environment.
+    tsfn_.Abort();
   }
   if (data_) data_->open.erase(this);
 }
 
 void NativeLun::deliver(Napi::Env env, Napi::Function, NativeLun* self, void*) {
   if (env == nullptr || self == nullptr) return;
-  self->drain(env);
+  try {
+    self->drain(env);
+  } catch (const Napi::Error&) {
+    // As in drain: a terminating environment cannot take an exception.
+  }
 }
 
 void NativeLun::drain(Napi::Env env) {
@@ -397,7 +402,12 @@ void NativeLun::drain(Napi::Env env) {
   }
   pending_ -= std::min<uint64_t>(pending_, done.size());
   if (pending_ == 0 && tsfnLive_) tsfn_.Unref(env);
-  onComplete_.Call({packed, extras});
+  try {
+    onComplete_.Call({packed, extras});
+  } catch (const Napi::Error&) {
+    // The environment is going away (a worker being terminated): there is no JavaScript
+    // left to tell, and throwing here would abort the process.
+  }
 }
 
 Lun& NativeLun::lun(Napi::Env env) {

@@ -154,7 +154,15 @@ Geometry formatDevice(const std::string& path, const FormatOptions& options) {
                                                "; pass force to overwrite it");
     }
   }
-  device.ensureSize(g.lunBytes);
+  // The backup superblock goes in the last block of the file or device, where open looks
+  // for it when the primary is unreadable: a file is cut to the LUN's size, and on a block
+  // larger than the LUN it lies past the LUN's own bytes.
+  if (device.info().blockDevice) {
+    uint64_t end = device.info().sizeBytes / g.blockBytes * g.blockBytes;
+    g.backupOffset = end - g.blockBytes;
+  } else {
+    device.setFileSize(g.lunBytes);
+  }
   randomUuid(g.uuid);
   g.createdAtMs = nowMs();
   uint32_t uuidCrc = crc32c::value(g.uuid, 16);
@@ -197,6 +205,11 @@ void Lun::readSuperblocks(const std::string& path, bool repair) {
   Geometry primary;
   std::string primaryWhy;
   SuperblockStatus primaryStatus = decodeSuperblock(block.get(), &primary, &primaryWhy);
+  // Another format version is not damage: never fall back to (or "repair" from) a backup,
+  // which could rewrite a newer LUN in this older format.
+  if (primaryStatus == SuperblockStatus::BadVersion) {
+    throw LunError(code::E_BAD_VERSION, path + " has an unsupported " + primaryWhy);
+  }
   // The backup sits in the LUN's last block; without a valid primary, try every block size
   // against the end of the file or device.
   Geometry backup;
@@ -236,7 +249,8 @@ void Lun::readSuperblocks(const std::string& path, bool repair) {
   geometry_ = primaryOk ? primary : backup;
   report_.primarySuperblockValid = primaryOk;
   report_.backupSuperblockValid = backupOk;
-  if (geometry_.lunBytes > info.sizeBytes) {
+  if (geometry_.lunBytes > info.sizeBytes ||
+      geometry_.backupSuperblockOffset() + geometry_.blockBytes > info.sizeBytes) {
     throw LunError(code::E_GEOMETRY, path + " holds " + std::to_string(info.sizeBytes) +
                                          " bytes but its LUN was formatted with " +
                                          std::to_string(geometry_.lunBytes));

@@ -85,6 +85,7 @@ Geometry planGeometry(const GeometryRequest& r) {
   SANMQ_ASSERT(segments <= UINT32_MAX);
   g.segmentCount = static_cast<uint32_t>(segments);
   SANMQ_ASSERT(g.logRegion % r.blockBytes == 0);
+  g.backupOffset = r.lunBytes - r.blockBytes;
   SANMQ_ASSERT(g.segmentOffset(g.segmentCount) <= g.backupSuperblockOffset());
   return g;
 }
@@ -109,6 +110,7 @@ void encodeSuperblock(const Geometry& g, uint32_t copy, uint8_t* b) {
   store32(b + sb::kCopy, copy);
   store64(b + sb::kLogRegion, g.logRegion);
   store64(b + sb::kCreatedAtMs, g.createdAtMs);
+  store64(b + sb::kBackupOffset, g.backupOffset);
   std::memcpy(b + sb::kLabel, g.label.data(), g.label.size());
   store32(b + sb::kCrc, crc32c::mask(crc32c::value(b, sb::kCrc)));
 }
@@ -143,6 +145,7 @@ SuperblockStatus decodeSuperblock(const uint8_t* b, Geometry* out, std::string* 
   g.descriptorBlocks = load32(b + sb::kDescriptorBlocks);
   g.logRegion = load64(b + sb::kLogRegion);
   g.createdAtMs = load64(b + sb::kCreatedAtMs);
+  g.backupOffset = load64(b + sb::kBackupOffset);
   const char* label = reinterpret_cast<const char*>(b + sb::kLabel);
   g.label.assign(label, strnlen(label, kLabelBytes));
   // A checksum-valid superblock with an impossible layout is a bug or deliberate damage:
@@ -155,7 +158,8 @@ SuperblockStatus decodeSuperblock(const uint8_t* b, Geometry* out, std::string* 
                 expected.logRegion == g.logRegion && expected.slotRegion == g.slotRegion &&
                 expected.descriptorRegion == g.descriptorRegion &&
                 expected.descriptorBlocks == g.descriptorBlocks;
-    if (!same) {
+    bool backupOk = g.backupOffset % g.blockBytes == 0 && g.backupOffset >= expected.backupOffset;
+    if (!same || !backupOk) {
       *why = "superblock describes an inconsistent layout";
       return SuperblockStatus::Invalid;
     }

@@ -23,6 +23,7 @@ struct Geometry {
   uint64_t descriptorRegion = 0;
   uint64_t logRegion = 0;
   uint64_t createdAtMs = 0;
+  uint64_t backupOffset = 0;  // where the backup superblock lies: the last block formatted
   std::string label;
 
   uint32_t descriptorsPerBlock() const { return format::descriptorsPerBlock(blockBytes); }
@@ -35,7 +36,7 @@ struct Geometry {
   uint64_t segmentOffset(uint32_t segment) const {
     return logRegion + uint64_t(segment) * segmentBytes;
   }
-  uint64_t backupSuperblockOffset() const { return lunBytes - blockBytes; }
+  uint64_t backupSuperblockOffset() const { return backupOffset; }
   // The segment that holds byte `offset` of the LUN, or segmentCount when none does.
   uint32_t segmentOf(uint64_t offset) const {
     if (offset < logRegion) return segmentCount;

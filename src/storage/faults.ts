@@ -3,7 +3,7 @@
  * seen, a simulated crash, bit flips in stored data, and failure of a chosen I/O. Tests use it
  * to run the same suites over the real LUN and the faulty one.
  */
-import { fromNative } from '../errors.js';
+import { Errors, fromNative } from '../errors.js';
 import type { CrashMode, NativeFaultCounters, NativeLun } from './binding.js';
 import { address, crashMode, failKind, failOn, integer, optionalBoolean } from './options.js';
 
@@ -27,12 +27,21 @@ export class FaultInjector {
   }
 
   counters(): FaultCounters {
-    return this.#native.faultCounters();
+    try {
+      return this.#native.faultCounters();
+    } catch (error) {
+      throw fromNative(error);
+    }
   }
 
   /** Crashes now: unsynced writes meet `mode`, and every later I/O fails with E_CRASHED. */
   crash(mode: CrashMode): void {
-    this.#native.faultCrash(crashMode(mode, 'mode'));
+    const checked = crashMode(mode, 'mode');
+    try {
+      this.#native.faultCrash(checked);
+    } catch (error) {
+      throw fromNative(error);
+    }
   }
 
   /** Flips bit `bit` (0–7) of the stored byte at `offset`. */
@@ -45,14 +54,20 @@ export class FaultInjector {
   }
 
   failAt(plan: FailurePlan): void {
+    if (plan === null || typeof plan !== 'object') throw Errors.invalidArgument('plan must be an object');
     const on = failOn(plan.on, 'plan.on');
     const kind = failKind(plan.kind, 'plan.kind');
     const persistent = optionalBoolean(plan.persistent, 'plan.persistent');
-    this.#native.faultArm({
-      failAtIo: integer(plan.io, 'plan.io', 0, Number.MAX_SAFE_INTEGER),
-      ...(on === undefined ? {} : { failOn: on }),
-      ...(kind === undefined ? {} : { failKind: kind }),
-      ...(persistent === undefined ? {} : { failPersistent: persistent }),
-    });
+    const io = integer(plan.io, 'plan.io', 0, Number.MAX_SAFE_INTEGER);
+    try {
+      this.#native.faultArm({
+        failAtIo: io,
+        ...(on === undefined ? {} : { failOn: on }),
+        ...(kind === undefined ? {} : { failKind: kind }),
+        ...(persistent === undefined ? {} : { failPersistent: persistent }),
+      });
+    } catch (error) {
+      throw fromNative(error);
+    }
   }
 }

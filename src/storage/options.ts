@@ -25,10 +25,11 @@ export function rejectUnknown(
   options: Record<string, unknown>,
   allowed: readonly string[],
   where: string,
+  prefix = 'options',
 ): void {
   for (const key of Object.keys(options)) {
     if (!allowed.includes(key)) {
-      throw Errors.invalidArgument(`options.${key} is not an option of ${where}`);
+      throw Errors.invalidArgument(`${prefix}.${key} is not an option of ${where}`);
     }
   }
 }
@@ -95,6 +96,7 @@ export function faultOptions(value: unknown): NativeFaultOptions {
     o,
     ['seed', 'crashAtMutation', 'crashMode', 'sectorBytes', 'failAtIo', 'failOn', 'failKind',
       'failPersistent', 'lyingSync', 'realSync'],
+    'options.faults',
     'options.faults',
   );
   const out: NativeFaultOptions = {};
