@@ -660,6 +660,7 @@ Napi::Value NativeLun::space(const Napi::CallbackInfo& info) {
   o.Set("usedSegments", usedSegments);
   o.Set("freeSegments", freeSegments);
   o.Set("prefilledFreeSegments", prefilled);
+  o.Set("reservedSegments", reserveSegments(g.segmentCount));
   o.Set("quarantinedSegments", quarantined);
   o.Set("logBytes", double(uint64_t(g.segmentCount) * g.segmentBytes));
   o.Set("usedBytes", double(used));

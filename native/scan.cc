@@ -182,10 +182,14 @@ void Scanner::scanSegment(uint32_t segment, uint8_t* data) {
         // Only a chunk this segment's writer started counts as torn; other bytes past the end
         // (of an earlier use of the segment, or of a disk measurement) are just the end.
         const uint8_t* h = data + position;
-        bool ours = load32(h + chunk::kMagic) == kChunkMagic &&
-                    load16(h + chunk::kPageSet) == seg.pageSet &&
-                    load32(h + chunk::kGeneration) == seg.generation;
-        if (status == ChunkStatus::Invalid && ours) {
+        const uint8_t* first = h + kChunkHeaderBytes;  // the header of its first record
+        bool ours = (load32(h + chunk::kMagic) == kChunkMagic &&
+                     load16(h + chunk::kPageSet) == seg.pageSet &&
+                     load32(h + chunk::kGeneration) == seg.generation) ||
+                    (load16(first + record::kPageSet) == seg.pageSet &&
+                     load32(first + record::kGeneration) == seg.generation &&
+                     (first[record::kKind] == kRecordData || first[record::kKind] == kRecordRelease));
+        if (status != ChunkStatus::Valid && status != ChunkStatus::Stale && ours) {
           report.tornTails.push_back({seg.pageSet, base + position,
                                       g.segmentBytes - position});
         }

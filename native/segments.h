@@ -58,6 +58,9 @@ struct DescriptorBlockState {
   uint32_t currentCopy = 0;  // the copy holding `version`
   uint64_t version = 0;
   bool dirty = false;
+  // The other copy still holds the previous version: the next flush copies this one over it,
+  // so that at rest both copies agree and damage to either loses nothing.
+  bool mirrorPending = false;
 };
 
 // Where an address points, for readers and for release validation.
@@ -121,5 +124,11 @@ class SegmentTable {
 };
 
 inline uint32_t paddedBytes(uint32_t payload) { return format::paddedRecordBytes(payload); }
+
+// Free segments that appends of data may not take: release records and compaction, which
+// make space, can still be written when a LUN is otherwise full. Small LUNs keep fewer.
+inline uint32_t reserveSegments(uint32_t segmentCount) {
+  return segmentCount / 4 < 2 ? segmentCount / 4 : 2;
+}
 
 }  // namespace sanmq

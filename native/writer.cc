@@ -252,7 +252,8 @@ void Writer::run() {
     {
       std::unique_lock<std::mutex> lock(queueMutex_);
       waitFor(lock, [this] {
-        return !queue_.empty() || stopping_ || descriptorsDirty_ || !pendingFrees_.empty();
+        return !queue_.empty() || stopping_ || descriptorsDirty_ || !pendingFrees_.empty() ||
+               mirrorBlocks_ > 0;
       }, std::chrono::steady_clock::time_point::max());
       // Group commit: let the callers of the flush just completed join this one.
       if (awaitingJs_ && !stopping_ && !queue_.empty()) {
@@ -271,10 +272,14 @@ void Writer::run() {
         failAll(doomed, code::E_FAILED, message);
         lock.lock();
         if (stopping_) return;
-        wake_.wait(lock, [this] { return !queue_.empty() || stopping_; });
+        waitFor(lock, [this] { return !queue_.empty() || stopping_; },
+                std::chrono::steady_clock::time_point::max());
         continue;
       }
-      if (queue_.empty() && pendingFrees_.empty() && !descriptorsDirty_ && stopping_) return;
+      if (queue_.empty() && pendingFrees_.empty() && !descriptorsDirty_ && mirrorBlocks_ == 0 &&
+          stopping_) {
+        return;
+      }
       if (!queue_.empty() && queue_.front()->kind == RequestKind::Measure) {
         std::unique_ptr<Request> r = std::move(queue_.front());
         queue_.pop_front();
@@ -320,20 +325,30 @@ void Writer::flushOnce(std::deque<std::unique_ptr<Request>>& taken) {
     }
     planFrees(f);
     // Descriptor blocks are encoded under the lock: the prefill thread may touch flags.
+    // A changed block goes to the copy that does not hold the current version, so a torn
+    // write leaves the previous version readable; the flush after copies it over the other
+    // copy too (mirrorPending), so at rest both agree and damage to one of them loses nothing.
+    mirrorBlocks_ = 0;
     for (uint32_t b = 0; b < g_.descriptorBlocks; b++) {
       DescriptorBlockState& state = table_.blocks()[b];
-      if (!state.dirty) continue;
-      uint32_t perBlock = g_.descriptorsPerBlock();
-      for (uint32_t s = b * perBlock; s < std::min(g_.segmentCount, (b + 1) * perBlock); s++) {
-        table_.at(s).recordSeqFloor = table_.nextRecordSeq;
-        table_.at(s).chunkSeqFloor = table_.nextChunkSeq;
-      }
+      if (!state.dirty && !state.mirrorPending) continue;
       uint32_t copy = 1 - state.currentCopy;
+      if (state.dirty) {
+        uint32_t perBlock = g_.descriptorsPerBlock();
+        for (uint32_t s = b * perBlock; s < std::min(g_.segmentCount, (b + 1) * perBlock); s++) {
+          table_.at(s).recordSeqFloor = table_.nextRecordSeq;
+          table_.at(s).chunkSeqFloor = table_.nextChunkSeq;
+        }
+        state.version++;
+        state.currentCopy = copy;
+        state.dirty = false;
+        state.mirrorPending = true;
+        mirrorBlocks_++;
+      } else {
+        state.mirrorPending = false;
+      }
       AlignedBytes buffer = allocateAligned(g_.blockBytes);
-      table_.encodeBlock(b, copy, state.version + 1, uuidCrc_, buffer.get());
-      state.currentCopy = copy;
-      state.version++;
-      state.dirty = false;
+      table_.encodeBlock(b, copy, state.version, uuidCrc_, buffer.get());
       f.blocks.emplace_back(b, copy);
       f.blockBuffers.push_back(std::move(buffer));
     }
@@ -371,7 +386,8 @@ void Writer::flushOnce(std::deque<std::unique_ptr<Request>>& taken) {
   syncNsOfLastFlush_ = 0;
 }
 
-Writer::Group* Writer::groupFor(Flush& f, uint16_t pageSet, uint32_t bytes, const char** error) {
+Writer::Group* Writer::groupFor(Flush& f, uint16_t pageSet, uint32_t bytes, bool useReserve,
+                                const char** error) {
   SANMQ_ASSERT(uint64_t(bytes) + kChunkHeaderBytes <= g_.segmentBytes);
   int32_t index = groupIndex_[pageSet];
   if (index >= 0) {
@@ -391,9 +407,13 @@ Writer::Group* Writer::groupFor(Flush& f, uint16_t pageSet, uint32_t bytes, cons
     group.start = table_.at(uint32_t(tail)).writeOffset;
     group.chunkSeq = table_.nextChunkSeq++;
   } else {
-    int64_t free = table_.takeFree();
+    // The last free segments are kept for release records and compaction, which are what
+    // make space: a full LUN must still accept them.
+    bool reserved = !useReserve && table_.freeCount() <= reserveSegments_;
+    int64_t free = reserved ? -1 : table_.takeFree();
     if (free < 0) {
-      *error = code::E_LUN_FULL;
+      // Segments freed by this very flush come back after it: wait for them.
+      if (pendingFrees_.empty()) *error = code::E_LUN_FULL;
       return nullptr;
     }
     Segment& s = table_.at(uint32_t(free));
@@ -460,7 +480,9 @@ PlanOutcome Writer::planAppend(Flush& f, Request* r) {
   uint32_t releaseBytes =
       targets.empty() ? 0 : paddedRecordBytes(uint32_t(targets.size()) * kReleaseEntryBytes);
   const char* error = nullptr;
-  Group* group = groupFor(f, r->pageSet, r->stagedBytes + releaseBytes, &error);
+  // A release-only append may use the reserve: it is how a full LUN gets space back.
+  Group* group = groupFor(f, r->pageSet, r->stagedBytes + releaseBytes, r->recordCount == 0,
+                          &error);
   if (group == nullptr) {
     if (error) {
       return fail(error, "the LUN has no free segment for " +
@@ -602,7 +624,7 @@ PlanOutcome Writer::planCompaction(Flush& f, Request* r) {
     uint32_t bytes = 0;
     for (const auto& m : r->moving) bytes += m->bytes;
     const char* error = nullptr;
-    Group* group = groupFor(f, pageSet, bytes, &error);
+    Group* group = groupFor(f, pageSet, bytes, true, &error);
     if (group == nullptr) {
       if (error) {
         r->errorCode = error;
@@ -889,8 +911,8 @@ void Writer::measure(Request* r) {
   {
     std::lock_guard<std::mutex> lock(table_.mutex());
     uint64_t want = std::max<uint64_t>(1, r->measure.scratchBytes / g_.segmentBytes);
-    // Keep at least two free segments for the log.
-    while (scratch.size() < want && table_.freeCount() > 2) {
+    // Leave the reserve and one more segment for the log.
+    while (scratch.size() < want && table_.freeCount() > reserveSegments_ + 1) {
       int64_t s = table_.takeFree();
       if (s < 0) break;
       table_.at(uint32_t(s)).busy = true;

@@ -155,7 +155,8 @@ class Writer {
   void flushOnce(std::deque<std::unique_ptr<Request>>& taken);
   PlanOutcome planAppend(Flush& f, Request* r);
   PlanOutcome planCompaction(Flush& f, Request* r);
-  Group* groupFor(Flush& f, uint16_t pageSet, uint32_t bytes, const char** error);
+  Group* groupFor(Flush& f, uint16_t pageSet, uint32_t bytes, bool useReserve,
+                  const char** error);
   void planFrees(Flush& f);
   void encode(Flush& f);
   void writeOut(Flush& f);
@@ -195,6 +196,9 @@ class Writer {
 
   std::vector<uint32_t> pendingFrees_;  // writer thread only
   uint64_t syncNsOfLastFlush_ = 0;      // writer thread only
+  uint32_t mirrorBlocks_ = 0;           // descriptor blocks whose other copy is behind
+  // Free segments only releases and compaction may take (segments.h, reserveSegments).
+  uint32_t reserveSegments_ = reserveSegments(g_.segmentCount);
   std::vector<int32_t> groupIndex_;     // page set -> group in the current flush
   AlignedBytes gather_;
   size_t gatherBytes_ = 0;

@@ -91,6 +91,8 @@ export interface NativeSpace {
   usedSegments: number;
   freeSegments: number;
   prefilledFreeSegments: number;
+  /** Free segments kept for release records and compaction: data appends cannot take them. */
+  reservedSegments: number;
   quarantinedSegments: number;
   logBytes: number;
   usedBytes: number;

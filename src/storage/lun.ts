@@ -363,11 +363,15 @@ export class Lun {
     const window = 32;
     const reads: Array<Promise<Buffer | undefined>> = [];
     const start = (i: number) => {
-      reads[i] = this.#native.read(live.addresses[i] as number).catch((error: unknown) => {
+      const read = this.#native.read(live.addresses[i] as number).catch((error: unknown) => {
         const coded = fromNative(error);
         if (coded.code === 'E_NOT_LIVE') return undefined;  // released meanwhile
         throw coded;
       });
+      // Read-ahead may fail before its turn, or after the caller stopped iterating: it is
+      // awaited (and its error thrown) in order, so it must not count as unhandled meanwhile.
+      read.catch(() => undefined);
+      reads[i] = read;
     };
     for (let i = 0; i < Math.min(window, live.addresses.length); i++) start(i);
     for (let i = 0; i < live.addresses.length; i++) {
