@@ -34,6 +34,22 @@ interface Result {
   breakdown: string;
 }
 
+class Recorder {
+  #values = new Float64Array(1 << 16);
+  length = 0;
+  push(value: number): void {
+    if (this.length === this.#values.length) {
+      const grown = new Float64Array(this.#values.length * 2);
+      grown.set(this.#values);
+      this.#values = grown;
+    }
+    this.#values[this.length++] = value;
+  }
+  values(): Float64Array {
+    return this.#values.slice(0, this.length);
+  }
+}
+
 function percentile(sorted: Float64Array, p: number): number {
   if (sorted.length === 0) return NaN;
   return sorted[Math.min(sorted.length - 1, Math.floor((sorted.length * p) / 100))] as number;
@@ -57,8 +73,9 @@ async function releaseAll(lun: Lun, addresses: Address[]): Promise<void> {
 async function run(lun: Lun, scenario: Scenario, seconds: number, bytesBudget: number): Promise<Result> {
   const record = Buffer.alloc(scenario.recordBytes, 0x61);
   const deadline = performance.now() + seconds * 1000;
-  const latencies: number[] = [];
-  const addresses: Address[] = [];
+  // Growable typed arrays: a plain array of a million numbers costs the run its GC pauses.
+  const latencies = new Recorder();
+  const addresses = new Recorder();
   const startStats = lun.stats();
   let bytes = 0;
   const started = performance.now();
@@ -79,9 +96,11 @@ async function run(lun: Lun, scenario: Scenario, seconds: number, bytesBudget: n
     (endStats[key] - startStats[key]) / 1000 / Math.max(1, flushes);
   const breakdown = `writer per flush: plan ${perFlushUs('planNs').toFixed(0)} µs, write ` +
     `${perFlushUs('writeNs').toFixed(0)} µs, fdatasync ${perFlushUs('syncNs').toFixed(0)} µs, ` +
-    `apply ${perFlushUs('applyNs').toFixed(0)} µs, gather ${perFlushUs('gatherNs').toFixed(0)} µs`;
-  await releaseAll(lun, addresses);
-  const sorted = Float64Array.from(latencies).sort();
+    `apply ${perFlushUs('applyNs').toFixed(0)} µs, gather ${perFlushUs('gatherNs').toFixed(0)} µs; ` +
+    `JavaScript round trip ${((endStats.jsNs - startStats.jsNs) / 1000 /
+      Math.max(1, endStats.jsRounds - startStats.jsRounds)).toFixed(0)} µs`;
+  await releaseAll(lun, Array.from(addresses.values()));
+  const sorted = latencies.values().sort();
   return { records: latencies.length, seconds: elapsed, latenciesUs: sorted, flushes, breakdown };
 }
 

@@ -461,15 +461,17 @@ Napi::Value NativeLun::submit(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Lun& l = lun(env);
   writer(env);
-  if (info.Length() < 2 || !info[0].IsNumber() || !info[1].IsArray()) {
+  bool single = info.Length() >= 2 && info[1].IsTypedArray();
+  if (info.Length() < 2 || !info[0].IsNumber() || (!single && !info[1].IsArray())) {
     throwCoded(env, code::E_INVALID_ARGUMENT, "submit(pageSet, records[, releases])");
   }
   uint32_t pageSet = info[0].As<Napi::Number>().Uint32Value();
   if (pageSet >= kPageSetCount) {
     throwCoded(env, code::E_INVALID_ARGUMENT, "pageSet must be an integer from 0 to 1023");
   }
-  Napi::Array records = info[1].As<Napi::Array>();
-  uint32_t count = records.Length();
+  // One record may come as a Uint8Array of its own: the common case, without an array.
+  Napi::Array records = single ? Napi::Array() : info[1].As<Napi::Array>();
+  uint32_t count = single ? 1 : records.Length();
   bool releasing = info.Length() > 2 && info[2].IsTypedArray() &&
                    info[2].As<Napi::TypedArray>().ElementLength() > 0;
   if ((count == 0 && !releasing) || count > kAppendRecordsMax) {
@@ -480,7 +482,7 @@ Napi::Value NativeLun::submit(const Napi::CallbackInfo& info) {
   std::vector<std::pair<const uint8_t*, uint32_t>> views(count);
   uint64_t staged = 0;
   for (uint32_t i = 0; i < count; i++) {
-    Napi::Value v = records[i];
+    Napi::Value v = single ? info[1] : records.Get(i);
     if (!v.IsTypedArray()) throwCoded(env, code::E_INVALID_ARGUMENT, "records must be Uint8Arrays");
     Napi::Uint8Array bytes = v.As<Napi::Uint8Array>();
     if (bytes.ByteLength() > kRecordBytesMax) {
@@ -692,6 +694,8 @@ Napi::Value NativeLun::stats(const Napi::CallbackInfo& info) {
   o.Set("syncNs", double(s.syncNs));
   o.Set("applyNs", double(s.applyNs));
   o.Set("gatherNs", double(s.gatherNs));
+  o.Set("jsNs", double(s.jsNs));
+  o.Set("jsRounds", double(s.jsRounds));
   return o;
 }
 

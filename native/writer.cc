@@ -136,6 +136,12 @@ void Writer::kick() {
     std::lock_guard<std::mutex> lock(queueMutex_);
     for (auto& r : staged_) queue_.push_back(std::move(r));
     staged_.clear();
+    if (awaitingJs_) {
+      stats_.jsNs += uint64_t(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                  std::chrono::steady_clock::now() - notifiedAt_)
+                                  .count());
+      stats_.jsRounds++;
+    }
     awaitingJs_ = false;
     wake = sleeping_;
   }

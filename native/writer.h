@@ -121,6 +121,10 @@ struct WriterStats {
   uint64_t syncNs = 0;
   uint64_t applyNs = 0;
   uint64_t gatherNs = 0;
+  // JavaScript's share: from handing completions over to the next kick (wake-up, callbacks,
+  // the callers' next appends), summed over `jsRounds` deliveries.
+  uint64_t jsNs = 0;
+  uint64_t jsRounds = 0;
 };
 
 class Writer {

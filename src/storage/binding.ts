@@ -121,6 +121,9 @@ export interface NativeStats {
   syncNs: number;
   applyNs: number;
   gatherNs: number;
+  /** From handing completions to JavaScript to its next kick, over `jsRounds` deliveries. */
+  jsNs: number;
+  jsRounds: number;
 }
 
 export interface NativeCompaction {
@@ -204,7 +207,7 @@ export interface NativeLun {
   geometry(): NativeGeometry;
   recovery(): NativeRecovery;
   /** Stages an append on the JS thread; the writer sees it at the next kick(). */
-  submit(pageSet: number, records: Uint8Array[], releases?: Float64Array): number;
+  submit(pageSet: number, records: Uint8Array | Uint8Array[], releases?: Float64Array): number;
   compact(options: { pageSet?: number; liveRatioMax?: number; segmentsMax?: number }): number;
   measure(options: { durationMs?: number; scratchBytes?: number; sparse?: boolean }): number;
   kick(): void;

@@ -299,8 +299,8 @@ export class Lun {
       this.#writable();
       requirePageSet(pageSet);
       const list = this.#records(records);
-      const release = this.#releases(options);
-      return this.#submit<Address[]>(() => this.#native.submit(pageSet, list, release));
+      const release = options === undefined ? undefined : this.#releases(options);
+      return this.#submit<Address[]>(this.#native.submit(pageSet, list, release));
     } catch (error) {
       return Promise.reject(fromNative(error));
     }
@@ -330,7 +330,7 @@ export class Lun {
       for (const [owner, list] of byPageSet) {
         for (let i = 0; i < list.length; i += constants.appendReleasesMax) {
           const part = new Float64Array(list.slice(i, i + constants.appendReleasesMax));
-          appends.push(this.#submit<Address[]>(() => this.#native.submit(owner, [], part)));
+          appends.push(this.#submit<Address[]>(this.#native.submit(owner, [], part)));
         }
       }
     } catch (error) {
@@ -401,7 +401,7 @@ export class Lun {
       }
       const segmentsMax = optionalInteger(o['segmentsMax'], 'options.segmentsMax', 1, 1024);
       if (segmentsMax !== undefined) request.segmentsMax = segmentsMax;
-      return this.#submit<NativeCompaction>(() => this.#native.compact(request)).then((r) => ({
+      return this.#submit<NativeCompaction>(this.#native.compact(request)).then((r) => ({
         moved: Array.from(r.from, (from, i) => ({ from, to: r.to[i] as number })),
         segments: r.segments,
         unreadable: r.unreadable,
@@ -449,7 +449,7 @@ export class Lun {
       if (scratch !== undefined) request.scratchBytes = scratch;
       const sparse = optionalBoolean(o['sparse'], 'options.sparse');
       if (sparse !== undefined) request.sparse = sparse;
-      return this.#submit<NativeMeasurement>(() => this.#native.measure(request)).then((m) => ({
+      return this.#submit<NativeMeasurement>(this.#native.measure(request)).then((m) => ({
         fdatasyncPerSecond: m.syncOps / m.syncSeconds,
         fdatasyncP50Us: m.syncP50Us,
         fdatasyncP99Us: m.syncP99Us,
@@ -485,8 +485,21 @@ export class Lun {
     if (this.readOnly) throw Errors.readOnly();
   }
 
-  #records(records: Uint8Array | readonly Uint8Array[]): Uint8Array[] {
-    const list = records instanceof Uint8Array ? [records] : records;
+  /** Validates records; one record is passed on as it is (the native side takes either). */
+  #records(records: Uint8Array | readonly Uint8Array[]): Uint8Array | Uint8Array[] {
+    if (records instanceof Uint8Array) {
+      if (records.byteLength > constants.recordBytesMax) {
+        throw Errors.recordTooLarge(
+          `records[0] holds ${records.byteLength} bytes; a record holds at most ${constants.recordBytesMax}`);
+      }
+      const encoded = (constants.recordHeaderBytes + records.byteLength + 7) & ~7;
+      if (encoded > this.geometry.appendBytesMax) {
+        throw Errors.recordTooLarge(
+          `the records of one append must fit in one segment: at most ${this.geometry.appendBytesMax} bytes encoded, got ${encoded}`);
+      }
+      return records;
+    }
+    const list = records;
     if (!Array.isArray(list) || list.length === 0) {
       throw Errors.invalidArgument('records must be a Buffer or a non-empty array of Buffers');
     }
@@ -528,8 +541,8 @@ export class Lun {
     return release.length === 0 ? undefined : new Float64Array(release as number[]);
   }
 
-  #submit<T>(submit: () => number): Promise<T> {
-    const id = submit();
+  /** Registers the promise of a request the native side has just accepted (its id). */
+  #submit<T>(id: number): Promise<T> {
     const promise = new Promise<T>((resolve, reject) => {
       this.#pending.set(id, { resolve: resolve as (value: never) => void, reject });
     });
@@ -547,10 +560,6 @@ export class Lun {
   }
 
   #complete(packed: Float64Array, extras: Array<Error | NativeCompaction | NativeMeasurement>): void {
-    // The kick queued here runs after the continuations of the promises resolved below, so
-    // the appends they make go to the writer together, and the writer, which waits for this
-    // kick before its next flush, lets them share it.
-    this.#scheduleKick();
     let i = 0;
     while (i < packed.length) {
       const id = packed[i] as number;
@@ -560,8 +569,13 @@ export class Lun {
       this.#pending.delete(id);
       if (pending !== undefined) {
         if (status === 0) {
-          const addresses = new Array<number>(count);
-          for (let k = 0; k < count; k++) addresses[k] = packed[i + 3 + k] as number;
+          let addresses: number[];
+          if (count === 1) {
+            addresses = [packed[i + 3] as number];  // the common case, one small literal
+          } else {
+            addresses = new Array<number>(count);
+            for (let k = 0; k < count; k++) addresses[k] = packed[i + 3 + k] as number;
+          }
           pending.resolve(addresses as never);
         } else {
           const extra = extras[status - 1];
@@ -571,6 +585,10 @@ export class Lun {
       }
       i += 3 + count;
     }
+    // Queued after the resolutions above, this kick runs after the continuations they
+    // scheduled: the appends those make go to the writer together, and the writer, which
+    // waits for this kick before its next flush (gatherUs), lets them share it.
+    this.#scheduleKick();
   }
 }
 
