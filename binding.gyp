@@ -11,8 +11,13 @@
         "native/segments.cc",
         "native/scan.cc",
         "native/writer.cc",
+        "native/flush.cc",
+        "native/compaction.cc",
+        "native/maintenance.cc",
         "native/lun.cc",
         "native/js_lun.cc",
+        "native/js_convert.cc",
+        "native/js_open.cc",
         "native/addon.cc"
       ],
       "dependencies": [

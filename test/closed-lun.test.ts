@@ -6,26 +6,7 @@
 import t, { type Test } from 'tap';
 
 import { Lun, SanmqError } from '../src/index.js';
-import { freshLun } from './helpers/lun.js';
-
-type Kind = 'threw' | 'rejected' | 'returned' | 'resolved';
-
-async function outcome(
-  call: () => unknown,
-): Promise<{ kind: Kind; error?: unknown; value?: unknown }> {
-  let value: unknown;
-  try {
-    value = call();
-  } catch (error) {
-    return { kind: 'threw', error };
-  }
-  if (!(value instanceof Promise)) return { kind: 'returned' };
-  try {
-    return { kind: 'resolved', value: await value };
-  } catch (error) {
-    return { kind: 'rejected', error };
-  }
-}
+import { freshLun, outcomeOf } from './helpers/lun.js';
 
 async function expectClosed(
   t: Test,
@@ -33,7 +14,7 @@ async function expectClosed(
   kind: 'threw' | 'rejected',
   message = 'the LUN is closed',
 ): Promise<void> {
-  const result = await outcome(call);
+  const result = await outcomeOf(call);
   t.equal(result.kind, kind, kind === 'threw' ? 'it throws' : 'it rejects');
   t.ok(result.error instanceof SanmqError, `the error is a SanmqError (${String(result.error)})`);
   t.equal((result.error as { code?: unknown } | undefined)?.code, 'E_CLOSED');
@@ -175,8 +156,8 @@ t.test('a read and a slot swap in flight when close is called settle, and the LU
     const [address] = await lun.append(1, Buffer.from('read me'));
     const zero = Buffer.alloc(geometry.casSlotBytes);
     const one = Buffer.alloc(geometry.casSlotBytes, 1);
-    const read = outcome(() => lun.read(address ?? -1));
-    const cas = outcome(() => lun.slots.cas(2, zero, one));
+    const read = outcomeOf(() => lun.read(address ?? -1));
+    const cas = outcomeOf(() => lun.slots.cas(2, zero, one));
     await lun.close();
     const expected = { read: Buffer.from('read me'), cas: true };
     for (const [name, result] of [['read', await read], ['cas', await cas]] as const) {

@@ -11,21 +11,12 @@ import t from 'tap';
 
 import { crc32c, crc32cImplementation } from '../src/index.js';
 import { binding } from '../src/storage/binding.js';
+import { seededBytes } from './helpers/lun.js';
 
 const SEED = 0x5eed_c3c3;
 
-/** Seeded bytes (xorshift32), so a failure reproduces with the printed seed. */
-function randomBytes(length: number, seed: number): Buffer {
-  const bytes = Buffer.alloc(length);
-  let x = seed >>> 0 || 1;
-  for (let i = 0; i < length; i++) {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    bytes[i] = x & 0xff;
-  }
-  return bytes;
-}
+/** Seeded bytes, so a failure reproduces with the printed seed. */
+const randomBytes = seededBytes;
 
 const hex = (value: number) => `0x${value.toString(16).padStart(8, '0')}`;
 

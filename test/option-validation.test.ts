@@ -9,29 +9,11 @@ import { join } from 'node:path';
 import t from 'tap';
 
 import { Lun, SanmqError, crc32c, formatConstants, type ErrorCode } from '../src/index.js';
-import { freshLun, testDir } from './helpers/lun.js';
+import { freshLun, outcomeOf, testDir } from './helpers/lun.js';
 
 /** Passes a deliberately wrong value through the type checker. */
 const bad = (value: unknown) => value as never;
 
-type Kind = 'threw' | 'rejected' | 'returned' | 'resolved';
-
-/** Calls `call` and reports whether it threw, returned a promise that rejected, or neither. */
-async function outcome(call: () => unknown): Promise<{ kind: Kind; error?: unknown }> {
-  let value: unknown;
-  try {
-    value = call();
-  } catch (error) {
-    return { kind: 'threw', error };
-  }
-  if (!(value instanceof Promise)) return { kind: 'returned' };
-  try {
-    await value;
-    return { kind: 'resolved' };
-  } catch (error) {
-    return { kind: 'rejected', error };
-  }
-}
 
 interface Case {
   /** What is wrong, as it reads in the test's name. */
@@ -47,7 +29,7 @@ function check(where: string, kind: 'threw' | 'rejected', cases: Case[]): void {
     const code = c.code ?? 'E_INVALID_ARGUMENT';
     const verb = kind === 'threw' ? 'throws' : 'rejects';
     t.test(`${where} with ${c.name} ${verb} ${code} "${c.message}"`, async (t) => {
-      const result = await outcome(c.call);
+      const result = await outcomeOf(c.call);
       t.equal(result.kind, kind, `${where} ${verb}`);
       t.ok(result.error instanceof SanmqError, 'the error is a SanmqError');
       const error = result.error as SanmqError | undefined;

@@ -9,6 +9,8 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
+import type { FormatOptions } from './lun.js';
+
 export interface NativeConstants {
   formatVersion: number;
   blockBytesMin: number;
@@ -182,17 +184,8 @@ export interface NativeOpenOptions {
   faults?: NativeFaultOptions;
 }
 
-export interface NativeFormatOptions {
-  sizeBytes?: number;
-  blockBytes?: number;
-  segmentBytes?: number;
-  casSlots?: number;
-  casSlotBytes?: number;
-  label?: string;
-  force?: boolean;
-  prefill?: boolean;
-  direct?: boolean;
-}
+/** What the native format() takes: the public options without the progress callback. */
+export type NativeFormatOptions = Omit<FormatOptions, 'onProgress'>;
 
 /**
  * Completions of submitted requests, packed: [id, status, count, address × count, …]. Status 0

@@ -4,7 +4,8 @@
  */
 import { Errors } from '../errors.js';
 import { constants } from './binding.js';
-import type { CrashMode, FailKind, FailOn, NativeFaultOptions } from './binding.js';
+import type { CrashMode, FailKind, FailOn, NativeFaultOptions, NativeOpenOptions } from './binding.js';
+import type { FormatOptions } from './lun.js';
 
 export function requirePath(path: unknown): string {
   if (typeof path !== 'string' || path.length === 0) {
@@ -131,4 +132,69 @@ export function crashMode(value: unknown, name: string): CrashMode {
   const mode = oneOf(value, name, crashModes);
   if (mode === undefined) throw Errors.invalidArgument(`${name} must be one of ${crashModes.join(', ')}`);
   return mode;
+}
+
+const openKeys = ['readOnly', 'direct', 'salvage', 'lockTimeoutMs', 'prefillSegmentsAhead',
+  'pendingBytesMax', 'spinUs', 'gatherUs', 'faults'] as const;
+const formatKeys = ['sizeBytes', 'blockBytes', 'segmentBytes', 'casSlots', 'casSlotBytes',
+  'label', 'force', 'prefill', 'direct', 'onProgress'] as const;
+
+export function nativeOpenOptions(options: unknown, where: string): NativeOpenOptions {
+  const o = requireObject(options, 'options');
+  rejectUnknown(o, openKeys, where);
+  const out: NativeOpenOptions = {};
+  if (optionalBoolean(o['readOnly'], 'options.readOnly')) out.mode = 'readOnly';
+  const direct = optionalBoolean(o['direct'], 'options.direct');
+  if (direct !== undefined) out.direct = direct;
+  const salvage = optionalBoolean(o['salvage'], 'options.salvage');
+  if (salvage !== undefined) out.salvage = salvage;
+  const lockTimeoutMs = optionalInteger(o['lockTimeoutMs'], 'options.lockTimeoutMs', 1, 3_600_000);
+  if (lockTimeoutMs !== undefined) out.lockTimeoutMs = lockTimeoutMs;
+  const ahead = optionalInteger(o['prefillSegmentsAhead'], 'options.prefillSegmentsAhead', 0, 1024);
+  if (ahead !== undefined) out.prefillSegmentsAhead = ahead;
+  const pending = optionalInteger(o['pendingBytesMax'], 'options.pendingBytesMax', 1 << 20, 2 ** 32);
+  if (pending !== undefined) out.pendingBytesMax = pending;
+  const spinUs = optionalInteger(o['spinUs'], 'options.spinUs', 0, 10_000);
+  if (spinUs !== undefined) out.spinUs = spinUs;
+  const gatherUs = optionalInteger(o['gatherUs'], 'options.gatherUs', 0, 100_000);
+  if (gatherUs !== undefined) out.gatherUs = gatherUs;
+  if (o['faults'] !== undefined) {
+    if (direct) throw Errors.invalidArgument('options.faults cannot be combined with options.direct');
+    out.faults = faultOptions(o['faults']);
+  }
+  return out;
+}
+
+export function formatOptions(options: unknown) {
+  const o = requireObject(options, 'options');
+  rejectUnknown(o, formatKeys, 'Lun.format');
+  const blockBytes =
+    o['blockBytes'] === undefined
+      ? constants.blockBytesMin
+      : powerOfTwoInRange(o['blockBytes'], 'options.blockBytes', constants.blockBytesMin,
+        constants.blockBytesMax);
+  if (o['segmentBytes'] !== undefined) {
+    powerOfTwoInRange(o['segmentBytes'], 'options.segmentBytes', constants.segmentBytesMin,
+      constants.segmentBytesMax);
+  }
+  const size = o['sizeBytes'];
+  if (size !== undefined &&
+      (typeof size !== 'number' || !Number.isSafeInteger(size) || size <= 0 || size % blockBytes)) {
+    throw Errors.invalidArgument(`options.sizeBytes must be a positive multiple of ${blockBytes}`);
+  }
+  optionalInteger(o['casSlots'], 'options.casSlots', 0, constants.casSlotsMax);
+  optionalInteger(o['casSlotBytes'], 'options.casSlotBytes', constants.casSlotBytesMin,
+    blockBytes - constants.slotHeaderBytes);
+  const label = o['label'];
+  if (label !== undefined &&
+      (typeof label !== 'string' || Buffer.byteLength(label) >= constants.labelBytes)) {
+    throw Errors.invalidArgument(`options.label must be a string of at most ${constants.labelBytes - 1} bytes`);
+  }
+  for (const key of ['force', 'prefill', 'direct'] as const) optionalBoolean(o[key], `options.${key}`);
+  const onProgress = o['onProgress'];
+  if (onProgress !== undefined && typeof onProgress !== 'function') {
+    throw Errors.invalidArgument('options.onProgress must be a function');
+  }
+  const { onProgress: _ignored, ...rest } = o;
+  return { native: rest, onProgress: onProgress as FormatOptions['onProgress'] };
 }

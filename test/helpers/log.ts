@@ -11,19 +11,11 @@ import {
   type LunGeometry,
   type SanmqError,
 } from '../../src/index.js';
-import { readBytes } from './lun.js';
+import { readBytes, seededBytes } from './lun.js';
 
 /** `length` bytes of seeded pseudo-random data: equal seeds give equal bytes. */
 export function payload(length: number, seed: number): Buffer {
-  const bytes = Buffer.alloc(length);
-  let x = (seed * 2654435761) >>> 0 || 1;
-  for (let i = 0; i < length; i++) {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    bytes[i] = x & 0xff;
-  }
-  return bytes;
+  return seededBytes(length, seed * 2654435761);
 }
 
 /** Bytes a record of `length` payload bytes takes in the log: header and padding included. */

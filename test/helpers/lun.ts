@@ -81,8 +81,8 @@ export async function zeroBytes(path: string, offset: number, length: number): P
   await writeBytes(path, offset, Buffer.alloc(length));
 }
 
-/** Overwrites a range with seeded garbage. */
-export async function garble(path: string, offset: number, length: number, seed = 1): Promise<void> {
+/** `length` seeded pseudo-random bytes (xorshift32): equal seeds give equal bytes. */
+export function seededBytes(length: number, seed: number): Buffer {
   const bytes = Buffer.alloc(length);
   let x = seed >>> 0 || 1;
   for (let i = 0; i < length; i++) {
@@ -91,7 +91,35 @@ export async function garble(path: string, offset: number, length: number, seed 
     x ^= x << 5;
     bytes[i] = x & 0xff;
   }
-  await writeBytes(path, offset, bytes);
+  return bytes;
+}
+
+/** Overwrites a range with seeded garbage. */
+export async function garble(path: string, offset: number, length: number, seed = 1): Promise<void> {
+  await writeBytes(path, offset, seededBytes(length, seed));
+}
+
+/**
+ * How a call ended: it threw, returned a non-promise, or returned a promise that resolved or
+ * rejected. Tests of "async APIs reject rather than throw" compare these.
+ */
+export type Outcome = 'threw' | 'rejected' | 'returned' | 'resolved';
+
+export async function outcomeOf(
+  call: () => unknown,
+): Promise<{ kind: Outcome; error?: unknown; value?: unknown }> {
+  let value: unknown;
+  try {
+    value = call();
+  } catch (error) {
+    return { kind: 'threw', error };
+  }
+  if (!(value instanceof Promise)) return { kind: 'returned' };
+  try {
+    return { kind: 'resolved', value: await value };
+  } catch (error) {
+    return { kind: 'rejected', error };
+  }
 }
 
 export async function truncate(path: string, length: number): Promise<void> {
