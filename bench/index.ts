@@ -14,7 +14,7 @@
  * tuning, see OpenOptions).
  * Benchmarks are measurements, not tests: they print figures and never assert.
  */
-import { rm, mkdir } from 'node:fs/promises';
+import { mkdir, rm, stat } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 
@@ -117,6 +117,11 @@ interface CoreOptions {
 
 async function core(options: CoreOptions) {
   await mkdir(dirname(options.lun), { recursive: true });
+  const existing = await stat(options.lun).catch(() => undefined);
+  if (existing !== undefined && !existing.isFile()) {
+    throw new Error(`--lun ${options.lun} is not a regular file; the benchmark formats (and ` +
+      'removes) a file of its own');
+  }
   await rm(options.lun, { force: true });
   const sizeBytes = options.sizeGiB * 1024 ** 3;
   const formatStart = performance.now();

@@ -52,6 +52,8 @@ Napi::Object constants(Napi::Env env) {
   c.Set("appendReleasesMax", kAppendReleasesMax);
   c.Set("descriptorHeaderBytes", kDescriptorHeaderBytes);
   c.Set("descriptorBytes", kDescriptorBytes);
+  c.Set("addressOffsetBits", kAddressOffsetBits);
+  c.Set("addressTagBits", kAddressTagBits);
   return c;
 }
 

@@ -44,7 +44,7 @@ bool Writer::loadVictim(Request* r, uint32_t victim) {
     if (seg.forwarding.count(e.offset)) continue;
     const uint8_t* bytes = data.get() + e.offset;
     // Never move damaged data: it would come out of the move with a fresh, valid checksum.
-    if (!verifyRecord(g_, uuidCrc_, bytes, addressOffset(address), seg.pageSet, seg.generation,
+    if (!verifyRecord(g_, bytes, addressOffset(address), seg.pageSet, seg.generation,
                       seg.writeOffset - e.offset) ||
         load64(bytes + record::kSeq) != e.seq) {
       r->unreadable.push_back(address);

@@ -1,9 +1,10 @@
 // The on-disk format of a sanmq LUN, as constants. docs/FORMAT.md specifies it in prose with a
 // worked example; this header mirrors that document field by field and is the single source of
 // these numbers: the addon exports them to TypeScript (binding.constants), nothing retypes them.
-// All multi-byte fields are little-endian. Every structure's CRC32C but the superblock's (which
-// is where the UUID comes from) is seeded with the LUN's UUID and the structure's own byte
-// offset, so data of another LUN or another place fails it.
+// All multi-byte fields are little-endian. Every checksum but the superblock's (which is where
+// the UUID comes from) covers the LUN's UUID and the structure's own byte offset, so data of
+// another LUN or of another place fails it: slot copies, descriptor blocks and chunk headers
+// are seeded with them; a record covers them after its payload and header (scan.h).
 #pragma once
 
 #include <cstdint>
@@ -119,7 +120,7 @@ inline constexpr uint32_t kChunkBytes = 28;  // u32 header + records, without pa
 inline constexpr uint32_t kRecordHeaderBytes = 24;
 inline constexpr uint32_t kRecordAlign = 8;
 namespace record {
-inline constexpr uint32_t kCrc = 0;         // u32 masked CRC32C(tag, bytes [4, 24), payload)
+inline constexpr uint32_t kCrc = 0;         // u32 masked CRC32C(payload, [4, 24), uuid, offset)
 inline constexpr uint32_t kLength = 4;      // u32 payload bytes
 inline constexpr uint32_t kSeq = 8;         // u64, LUN-wide record sequence
 inline constexpr uint32_t kKind = 16;       // u8 kRecordData / kRecordRelease

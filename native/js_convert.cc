@@ -75,6 +75,7 @@ Napi::Object reportObject(Napi::Env env, const RecoveryReport& r) {
   o.Set("liveBytes", double(r.liveBytes));
   o.Set("usedSegments", r.usedSegments);
   o.Set("freeSegments", r.freeSegments);
+  o.Set("descriptorCopiesBehind", r.descriptorCopiesBehind);
   o.Set("nextRecordSeq", double(r.nextRecordSeq));
   o.Set("nextChunkSeq", double(r.nextChunkSeq));
   o.Set("primarySuperblockValid", r.primarySuperblockValid);

@@ -84,7 +84,7 @@ void writeDescriptorTable(FileDevice& device, const Geometry& g, uint32_t uuidCr
   AlignedBytes buffer = allocateAligned(2 * size_t(g.blockBytes));
   for (uint32_t b = 0; b < g.descriptorBlocks; b++) {
     table.encodeBlock(b, 0, 1, uuidCrc, buffer.get());
-    table.encodeBlock(b, 1, 0, uuidCrc, buffer.get() + g.blockBytes);
+    table.encodeBlock(b, 1, 1, uuidCrc, buffer.get() + g.blockBytes);
     device.write(buffer.get(), 2 * size_t(g.blockBytes), g.descriptorBlockOffset(b, 0));
   }
 }
@@ -210,7 +210,8 @@ void Lun::readSuperblocks(const std::string& path, bool repair) {
   if (primaryStatus == SuperblockStatus::BadVersion) {
     throw LunError(code::E_BAD_VERSION, path + " has an unsupported " + primaryWhy);
   }
-  // The backup sits in the LUN's last block; without a valid primary, try every block size
+  // The backup sits in the last block formatted (superblock field backupOffset); without a
+  // valid primary that is the last block of the file or device: try every block size
   // against the end of the file or device.
   Geometry backup;
   std::string backupWhy;
@@ -318,7 +319,7 @@ std::unique_ptr<Lun> Lun::open(const std::string& path, const OpenOptions& optio
   if (!lun->report_.corruptions.empty() && !options.salvage) {
     const Corruption& first = lun->report_.corruptions.front();
     throw CorruptLunError(path + " is corrupt: " + std::to_string(lun->report_.corruptions.size()) +
-                              " damaged place(s), the first at address " +
+                              " damaged place(s), the first at byte " +
                               std::to_string(first.address) + ": " + first.reason,
                           lun->report_);
   }
@@ -376,7 +377,7 @@ ReadResult Lun::read(uint64_t address) {
   result.buffer = allocateAligned(end - start);
   device_->read(result.buffer.get(), end - start, start);
   const uint8_t* r = result.buffer.get() + (at - start);
-  bool ok = verifyRecord(geometry_, uuidCrc_, r, at, pageSet, generation, uint32_t(end - at)) &&
+  bool ok = verifyRecord(geometry_, r, at, pageSet, generation, uint32_t(end - at)) &&
             load64(r + record::kSeq) == seq && load32(r + record::kLength) == length;
   if (!ok) {
     std::lock_guard<std::mutex> lock(table_->mutex());

@@ -29,6 +29,7 @@ struct RecoveryReport {
   uint64_t liveBytes = 0;
   uint32_t usedSegments = 0;
   uint32_t freeSegments = 0;
+  uint32_t descriptorCopiesBehind = 0;  // damaged or one version behind; mirrored at open
   uint64_t nextRecordSeq = 0;
   uint64_t nextChunkSeq = 0;
   bool primarySuperblockValid = true;

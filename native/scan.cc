@@ -17,6 +17,11 @@
 // flush, a valid later chunk proves that the damaged one had been synced: it is corruption,
 // not a torn write. Across segments, a segment's successor records the chunk sequence its
 // predecessor ended with; a predecessor that ends earlier has lost synced chunks.
+//
+// A torn tail is dropped in every case, but listed in the report only when the bytes where the
+// data stops are the segment's own: a chunk header, or (its header never written) a first
+// record header, naming this segment's page set and generation. Other bytes past the end (an
+// earlier use of the segment, a disk measurement) are simply where the data ends.
 #include "scan.h"
 
 #include <algorithm>
@@ -84,8 +89,8 @@ bool allZero(const uint8_t* p, size_t n) {
 
 }  // namespace
 
-bool verifyRecord(const Geometry& g, uint32_t uuidCrc, const uint8_t* r, uint64_t address,
-                  uint16_t pageSet, uint32_t generation, uint32_t roomBytes) {
+bool verifyRecord(const Geometry& g, const uint8_t* r, uint64_t address, uint16_t pageSet,
+                  uint32_t generation, uint32_t roomBytes) {
   using namespace format;
   if (roomBytes < kRecordHeaderBytes) return false;
   uint32_t length = load32(r + record::kLength);
@@ -94,7 +99,6 @@ bool verifyRecord(const Geometry& g, uint32_t uuidCrc, const uint8_t* r, uint64_
   if (load32(r + record::kGeneration) != generation) return false;
   uint8_t kind = r[record::kKind];
   if (kind != kRecordData && kind != kRecordRelease) return false;
-  (void)uuidCrc;
   uint32_t payloadCrc = crc32c::value(r + kRecordHeaderBytes, length);
   return crc32c::unmask(load32(r + record::kCrc)) == recordChecksum(g, payloadCrc, r, address);
 }
@@ -136,7 +140,7 @@ ChunkStatus Scanner::parseChunk(const uint8_t* data, uint32_t segment, uint32_t 
   uint32_t end = position + bytes;
   for (uint32_t i = 0; i < count; i++) {
     const uint8_t* r = data + at;
-    if (!verifyRecord(g, uuidCrc, r, base + at, seg.pageSet, seg.generation, end - at)) {
+    if (!verifyRecord(g, r, base + at, seg.pageSet, seg.generation, end - at)) {
       return ChunkStatus::Invalid;
     }
     uint32_t length = load32(r + record::kLength);
@@ -269,6 +273,12 @@ void Scanner::readDescriptors() {
     table.decodeBlock(b, best, uuidCrc, in, &versions[best], &segments);
     state.currentCopy = best;
     state.version = versions[best];
+    // A copy that is damaged or a version behind (a crash between an update and its mirror)
+    // is rewritten by the writer's first flush, so both copies agree again.
+    if (!valid[0] || !valid[1] || versions[0] != versions[1]) {
+      state.mirrorPending = true;
+      report.descriptorCopiesBehind++;
+    }
   }
 }
 

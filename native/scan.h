@@ -19,10 +19,10 @@ void recoverLog(Device& device, SegmentTable& table, uint32_t uuidCrc, RecoveryR
 uint32_t recordChecksum(const Geometry& g, uint32_t payloadCrc, const uint8_t* header,
                         uint64_t address);
 
-// Verifies one record: its checksum (seeded with the LUN's UUID and the record's address),
-// page set, generation, kind and size. The writer's compaction re-verifies records with it
-// before moving them, and reads verify with it before returning data.
-bool verifyRecord(const Geometry& g, uint32_t uuidCrc, const uint8_t* record, uint64_t address,
-                  uint16_t pageSet, uint32_t generation, uint32_t roomBytes);
+// Verifies one record: its checksum (recordChecksum: payload, header, UUID, byte offset), page
+// set, generation, kind and size. Reads verify with it before returning data, and the writer's
+// compaction before moving a record. `address` is the record's byte offset, without the tag.
+bool verifyRecord(const Geometry& g, const uint8_t* record, uint64_t address, uint16_t pageSet,
+                  uint32_t generation, uint32_t roomBytes);
 
 }  // namespace sanmq

@@ -50,6 +50,12 @@ void Writer::start() {
       }
     }
   }
+  {
+    std::lock_guard<std::mutex> lock(table_.mutex());
+    for (const DescriptorBlockState& block : table_.blocks()) {
+      if (block.mirrorPending) mirrorBlocks_++;
+    }
+  }
   thread_ = std::thread([this] { run(); });
   prefillThread_ = std::thread([this] { prefillLoop(); });
   if (!pendingFrees_.empty()) kick();

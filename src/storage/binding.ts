@@ -36,6 +36,9 @@ export interface NativeConstants {
   appendReleasesMax: number;
   descriptorHeaderBytes: number;
   descriptorBytes: number;
+  /** Addresses: the byte offset in the low bits, a generation tag in the bits above. */
+  addressOffsetBits: number;
+  addressTagBits: number;
 }
 
 export interface NativeGeometry {
@@ -66,6 +69,8 @@ export interface NativeRecovery {
   liveBytes: number;
   usedSegments: number;
   freeSegments: number;
+  /** Descriptor-block copies found damaged or a version behind; the writer rewrites them. */
+  descriptorCopiesBehind: number;
   nextRecordSeq: number;
   nextChunkSeq: number;
   primarySuperblockValid: boolean;

@@ -41,7 +41,7 @@ import { SlotTable } from './slots.js';
  */
 export type Address = number;
 
-const ADDRESS_OFFSET_SPAN = 2 ** 48;
+const ADDRESS_OFFSET_SPAN = 2 ** constants.addressOffsetBits;
 
 /** The byte offset on the LUN of the record an address names. */
 export function addressOffset(address: Address): number {

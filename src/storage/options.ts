@@ -182,6 +182,10 @@ export function formatOptions(options: unknown) {
       (typeof size !== 'number' || !Number.isSafeInteger(size) || size <= 0 || size % blockBytes)) {
     throw Errors.invalidArgument(`options.sizeBytes must be a positive multiple of ${blockBytes}`);
   }
+  if (typeof size === 'number' && size > 2 ** constants.addressOffsetBits) {
+    throw Errors.invalidArgument(
+      `options.sizeBytes must be at most ${2 ** constants.addressOffsetBits} (256 TiB)`);
+  }
   optionalInteger(o['casSlots'], 'options.casSlots', 0, constants.casSlotsMax);
   optionalInteger(o['casSlotBytes'], 'options.casSlotBytes', constants.casSlotBytesMin,
     blockBytes - constants.slotHeaderBytes);
