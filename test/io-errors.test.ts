@@ -227,6 +227,7 @@ for (const { on, kinds } of sweeps) {
         const last = on === 'write' ? counted.writes : counted.syncs;
         const deadline = Date.now() + 20_000;
         let runs = 0;
+        let troubled = 0;
         for (const kind of kinds) {
           const hits: boolean[] = [];
           for (let k = 1; k <= last + 1 && Date.now() < deadline; k++) {
@@ -236,6 +237,7 @@ for (const { on, kinds } of sweeps) {
               failed ||= run.failed;
               runs++;
               if (run.problems.length > 0) {
+                troubled++;
                 t.fail(`${kind} at ${on} ${k}, then ${crash}: ${run.problems.join('; ')}`);
               }
             }
@@ -245,7 +247,7 @@ for (const { on, kinds } of sweeps) {
           const reached = hits.filter(Boolean).length;
           t.ok(reached >= last - 2, `${kind}: most k reach an operation (${reached})`);
         }
-        t.pass(`${runs} runs without a problem`);
+        t.equal(troubled, 0, `${runs} runs, none with a problem`);
       });
   }
 }
