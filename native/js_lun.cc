@@ -382,7 +382,9 @@ Napi::Value NativeLun::space(const Napi::CallbackInfo& info) {
       quarantined++;
       continue;
     }
-    if (seg.state != kSegmentUsed) {
+    // A segment whose FREE descriptor is still on its way to the disk counts as used until
+    // that flush is durable (and the writer's `frees` counter has it).
+    if (seg.state != kSegmentUsed && !seg.freeing) {
       freeSegments++;
       if (seg.flags & kSegmentPrefilled) prefilled++;
       continue;

@@ -1,15 +1,16 @@
 /**
  * Real process kills (reliability anchor RA-03): a child process appends and releases records
- * on a LUN file with eight concurrent appenders and prints each acknowledgement; the parent
+ * on a LUN file with eight concurrent appenders and logs each acknowledgement; the parent
  * kills it with SIGKILL at a random moment, reopens the LUN and checks that every
  * acknowledged record is there with its exact bytes, that no released record came back, and
  * that nothing appears that was never appended. Fifty kills, on the same LUN.
  */
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 import t from 'tap';
 
-import { Lun } from '../src/index.js';
+import { Lun, addressOffset } from '../src/index.js';
 import { spawnFixture } from './helpers/lun.js';
 import { payload } from './helpers/workload.js';
 
@@ -18,14 +19,17 @@ const KILLS = Number(process.env['SANMQ_SOAK'] ? 1000 : 50);
 interface Acked {
   pageSet: number;
   length: number;
+  address: number;
   released: boolean;
   /** A release naming it was submitted; it may have become durable. */
   releasing: boolean;
 }
 
 function killAfter(path: string, firstId: number, seed: number, delayMs: number) {
+  const logPath = `${path}.${firstId}.log`;
   return new Promise<string>((resolve, reject) => {
-    const child = spawnFixture('append-until-killed.ts', [path, String(firstId), String(seed)]);
+    const child = spawnFixture('append-until-killed.ts',
+      [path, String(firstId), String(seed), logPath]);
     let out = '';
     let err = '';
     let timer: NodeJS.Timeout | undefined;
@@ -45,7 +49,7 @@ function killAfter(path: string, firstId: number, seed: number, delayMs: number)
     child.on('exit', (code, signal) => {
       clearTimeout(guard);
       if (timer !== undefined) clearTimeout(timer);
-      if (signal === 'SIGKILL') resolve(out);
+      if (signal === 'SIGKILL') resolve(readFileSync(logPath, 'utf8'));
       else reject(new Error(`the child exited by itself (${code ?? signal}): ${err}`));
     });
   });
@@ -64,11 +68,12 @@ t.test(`every acknowledged record survives ${KILLS} SIGKILLs of the appending pr
     const delayMs = 20 + (seed % 400);
     const out = await killAfter(path, nextId, seed, delayMs);
     for (const line of out.split('\n')) {
-      const [kind, idText, pageSetText, lengthText] = line.split(' ');
+      const [kind, idText, pageSetText, lengthText, addressText] = line.split(' ');
       const id = Number(idText);
       if (kind === 'ack') {
         acked.set(id, {
-          pageSet: Number(pageSetText), length: Number(lengthText), released: false, releasing: false,
+          pageSet: Number(pageSetText), length: Number(lengthText), address: Number(addressText),
+          released: false, releasing: false,
         });
         totalAcks++;
       } else if (kind === 'rel') {
@@ -100,14 +105,21 @@ t.test(`every acknowledged record survives ${KILLS} SIGKILLs of the appending pr
         if (entry.pageSet !== pageSet || !record.data.equals(payload(id, entry.length))) wrong++;
       }
     }
-    const lost = [...acked].filter(
-      ([id, entry]) => !entry.released && !entry.releasing && !seen.has(id)).length;
+    const lostEntries = [...acked].filter(
+      ([id, entry]) => !entry.released && !entry.releasing && !seen.has(id));
+    const lost = lostEntries.length;
     checkedRecords += seen.size;
-    await lun.close();
     if (lost || phantoms || wrong || resurrected) {
-      t.fail(`kill ${kill}: lost ${lost}, phantom ${phantoms}, wrong ${wrong}, resurrected ${resurrected}`);
+      // Enough to find the cause: where the lost records were and what recovery saw.
+      const where = lostEntries.slice(0, 8).map(([id, e]) =>
+        `${id}@${addressOffset(e.address)} (page set ${e.pageSet}, segment ` +
+        `${Math.floor((addressOffset(e.address) - lun.geometry.logRegionOffset) / lun.geometry.segmentBytes)})`);
+      t.fail(`kill ${kill}: lost ${lost}, phantom ${phantoms}, wrong ${wrong}, resurrected ${resurrected}`,
+        { lost: where, recovery: lun.recovery, segments: lun.space().segments });
+      await lun.close();
       break;
     }
+    await lun.close();
     // Forget released records once they are checked absent, and settle the releases the
     // killed child left in doubt by what recovery found: the map stays small and exact.
     for (const [id, entry] of acked) {
