@@ -79,18 +79,13 @@ class FormatWorker : public Napi::AsyncProgressQueueWorker<Progress> {
 
  protected:
   void Execute(const ExecutionProgress& progress) override {
-    try {
-      options_.progress = [&progress](uint64_t done, uint64_t total) {
-        Progress p{done, total};
-        progress.Send(&p, 1);
-      };
-      geometry_ = formatLun(path_, options_);
-    } catch (const LunError& e) {
-      code_ = e.code();
-      SetError(e.what());
-    } catch (const std::exception& e) {
-      code_ = code::E_INTERNAL;
-      SetError(e.what());
+    options_.progress = [&progress](uint64_t done, uint64_t total) {
+      Progress p{done, total};
+      progress.Send(&p, 1);
+    };
+    std::string message;
+    if (!runCoded([this] { geometry_ = formatLun(path_, options_); }, &code_, &message)) {
+      SetError(message);
     }
   }
   void OnProgress(const Progress* data, size_t count) override {

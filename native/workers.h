@@ -19,6 +19,23 @@ inline Napi::Error codedError(Napi::Env env, const char* code, const std::string
   return error;
 }
 
+// Runs `work` on a pool thread; on an exception, returns false with its code (E_INTERNAL for
+// anything but a LunError) and message, for the worker to report on the JS thread.
+template <typename Work>
+bool runCoded(Work work, const char** code, std::string* message) {
+  try {
+    work();
+    return true;
+  } catch (const LunError& e) {
+    *code = e.code();
+    *message = e.what();
+  } catch (const std::exception& e) {
+    *code = code::E_INTERNAL;
+    *message = e.what();
+  }
+  return false;
+}
+
 class PromiseWorker : public Napi::AsyncWorker {
  public:
   explicit PromiseWorker(Napi::Env env)
@@ -32,15 +49,8 @@ class PromiseWorker : public Napi::AsyncWorker {
   virtual void decorate(Napi::Error&) {}
 
   void Execute() override {
-    try {
-      run();
-    } catch (const LunError& e) {
-      code_ = e.code();
-      SetError(e.what());
-    } catch (const std::exception& e) {
-      code_ = code::E_INTERNAL;
-      SetError(e.what());
-    }
+    std::string message;
+    if (!runCoded([this] { run(); }, &code_, &message)) SetError(message);
   }
   void OnOK() override {
     Napi::HandleScope scope(Env());
