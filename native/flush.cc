@@ -3,6 +3,7 @@
 // and syncing, and applying the result to the in-memory tables once it is durable.
 #include <algorithm>
 #include <cstring>
+#include <unordered_set>
 
 #include "crc32c.h"
 #include "endian.h"
@@ -79,6 +80,7 @@ PlanOutcome Writer::planAppend(Flush& f, Request* r) {
   };
   if (f.isDeferred(r->pageSet)) return PlanOutcome::Deferred;
   std::vector<std::pair<uint64_t, uint32_t>> targets;  // resolved address, segment
+  std::unordered_set<uint64_t> named;
   for (uint64_t address : r->releases) {
     RecordLocation where;
     uint64_t resolved;
@@ -96,10 +98,9 @@ PlanOutcome Writer::planAppend(Flush& f, Request* r) {
       f.deferred.push_back(r->pageSet);  // compaction is moving it in this very flush
       return PlanOutcome::Deferred;
     }
-    bool twice = f.pendingReleased.count(resolved) ||
-                 std::any_of(targets.begin(), targets.end(),
-                             [&](const auto& t) { return t.first == resolved; });
-    if (twice) {
+    // Named twice in this request, or by an earlier request of this flush (a set, not a scan
+    // of `targets`: a bulk release names thousands of records).
+    if (f.pendingReleased.count(resolved) || !named.insert(resolved).second) {
       return fail(code::E_NOT_LIVE, "release of " + std::to_string(address) +
                                         ": the record is already being released");
     }
