@@ -1,10 +1,12 @@
 /**
  * The one errors module of sanmq. Every failure a caller can meet is a {@link SanmqError} with a
- * stable `code` to switch on; the list below is the same as the native core's (native/errors.h),
- * and a test compares the two. Messages say what was wrong and, where it helps, what to do.
+ * stable `code` to switch on. The storage codes are the same list as the native core's
+ * (native/errors.h), and a test compares the two; the controller's codes follow them. Messages
+ * say what was wrong and, where it helps, what to do.
  */
 
-export const ERROR_CODES = [
+/** Codes the storage core raises (native/errors.h), in its order. */
+export const STORAGE_ERROR_CODES = [
   'E_INVALID_ARGUMENT',
   'E_NOT_A_LUN',
   'E_BAD_VERSION',
@@ -26,6 +28,27 @@ export const ERROR_CODES = [
   'E_BUSY',
   'E_INTERNAL',
 ] as const;
+
+/** Codes the controller raises: queues, units of work and locks (IBM MQ reason in brackets). */
+export const CONTROLLER_ERROR_CODES = [
+  'E_UNKNOWN_QUEUE',      // MQRC_UNKNOWN_OBJECT_NAME
+  'E_Q_EXISTS',           // defining a queue that exists (MQSC: without REPLACE)
+  'E_Q_NOT_EMPTY',        // MQRC_Q_NOT_EMPTY
+  'E_Q_FULL',             // MQRC_Q_FULL
+  'E_MSG_TOO_LONG',       // MQRC_MSG_TOO_BIG_FOR_Q
+  'E_NO_MSG',             // MQRC_NO_MSG_AVAILABLE
+  'E_PUT_INHIBITED',      // MQRC_PUT_INHIBITED
+  'E_GET_INHIBITED',      // MQRC_GET_INHIBITED
+  'E_OBJECT_IN_USE',      // MQRC_OBJECT_IN_USE
+  'E_SYNCPOINT_LIMIT',    // MQRC_SYNCPOINT_LIMIT_REACHED
+  'E_BACKED_OUT',         // MQRC_BACKED_OUT
+  'E_UNKNOWN_XID',        // XAER_NOTA
+  'E_DUPLICATE_XID',      // XAER_DUPID
+  'E_DEADLOCK',
+  'E_LOCK_TIMEOUT',
+] as const;
+
+export const ERROR_CODES = [...STORAGE_ERROR_CODES, ...CONTROLLER_ERROR_CODES] as const;
 
 export type ErrorCode = (typeof ERROR_CODES)[number];
 
@@ -70,6 +93,39 @@ export const Errors = {
   closed: (what = 'the LUN') => new SanmqError('E_CLOSED', `${what} is closed`),
   recordTooLarge: (message: string) => new SanmqError('E_RECORD_TOO_LARGE', message),
   readOnly: () => new SanmqError('E_READ_ONLY', 'the LUN was opened read-only'),
+  internal: (message: string) => new SanmqError('E_INTERNAL', message),
+  unknownQueue: (name: string) =>
+    new SanmqError('E_UNKNOWN_QUEUE', `queue '${name}' is not defined`, { queue: name }),
+  queueExists: (name: string) =>
+    new SanmqError('E_Q_EXISTS', `queue '${name}' is already defined (pass replace to redefine it)`,
+      { queue: name }),
+  queueNotEmpty: (name: string, depth: number) =>
+    new SanmqError('E_Q_NOT_EMPTY',
+      `queue '${name}' holds ${depth} messages; delete it with purge to discard them`,
+      { queue: name, depth }),
+  queueFull: (name: string, maxDepth: number) =>
+    new SanmqError('E_Q_FULL', `queue '${name}' is full: it holds its maximum depth of ${maxDepth}`,
+      { queue: name, maxDepth }),
+  messageTooLong: (name: string, bytes: number, max: number) =>
+    new SanmqError('E_MSG_TOO_LONG',
+      `the message holds ${bytes} bytes; queue '${name}' takes at most ${max}`,
+      { queue: name, bytes, max }),
+  noMessage: (name: string) =>
+    new SanmqError('E_NO_MSG', `no message available on queue '${name}'`, { queue: name }),
+  putInhibited: (name: string) =>
+    new SanmqError('E_PUT_INHIBITED', `puts to queue '${name}' are inhibited`, { queue: name }),
+  getInhibited: (name: string) =>
+    new SanmqError('E_GET_INHIBITED', `gets from queue '${name}' are inhibited`, { queue: name }),
+  objectInUse: (message: string) => new SanmqError('E_OBJECT_IN_USE', message),
+  syncpointLimit: (max: number) =>
+    new SanmqError('E_SYNCPOINT_LIMIT',
+      `a unit of work holds at most ${max} messages (puts and gets); commit or back out first`,
+      { max }),
+  backedOut: (message: string) => new SanmqError('E_BACKED_OUT', message),
+  unknownXid: (xid: string) =>
+    new SanmqError('E_UNKNOWN_XID', `no prepared unit of work has xid '${xid}'`, { xid }),
+  duplicateXid: (xid: string) =>
+    new SanmqError('E_DUPLICATE_XID', `a prepared unit of work already has xid '${xid}'`, { xid }),
   notWriter: () =>
     new SanmqError(
       'E_NOT_WRITER',

@@ -1,6 +1,6 @@
 /**
  * sanmq: a SAN controller emulator with a native storage core. This is the public entry
- * point; the storage core (the LUN, its page sets and its slot table) is what exists so far.
+ * point: the controller (queues, units of work, locks) and the storage core under it.
  */
 export {
   Lun,
@@ -25,3 +25,13 @@ export { FaultInjector, type FailurePlan, type FaultCounters } from './storage/f
 export type { CrashMode } from './storage/binding.js';
 export { constants as formatConstants } from './storage/binding.js';
 export { ERROR_CODES, SanmqError, isSanmqError, type ErrorCode } from './errors.js';
+export { Controller, DEFAULT_DEAD_LETTER_QUEUE, type ControllerStats, type InDoubtUnit,
+  type QueueInfo } from './controller/controller.js';
+export type { MountOptions } from './controller/mount-options.js';
+export type { MountReport } from './controller/recovery.js';
+export { Session, BrowseCursor, type Message, type PutResult } from './controller/session.js';
+export type { GetOptions, MessageInput, PutOptions } from './controller/validation.js';
+export type { QueueAttributes, DeliverySequence, TriggerType, InputOpen } from './controller/attributes.js';
+export type { DeadLetterHeader, Properties, PropertyValue } from './controller/codec.js';
+export { LockManager, type LockMode, type LockState } from './controller/locks.js';
+export type { Outcome } from './controller/units.js';

@@ -6,7 +6,7 @@
 import t from 'tap';
 
 import { ERROR_CODES, SanmqError, isSanmqError } from '../src/index.js';
-import { fromNative } from '../src/errors.js';
+import { CONTROLLER_ERROR_CODES, STORAGE_ERROR_CODES, fromNative } from '../src/errors.js';
 import { binding } from '../src/storage/binding.js';
 
 /** What the addon throws: a plain Error carrying a `code` (native/workers.h codedError). */
@@ -14,8 +14,12 @@ function coded(code: string, message: string, extra: Record<string, unknown> = {
   return Object.assign(new Error(message), { code }, extra);
 }
 
-t.test('the native error codes equal ERROR_CODES of src/errors.ts, in order', async (t) => {
-  t.same([...binding.errorCodes], [...ERROR_CODES]);
+t.test('the native error codes equal STORAGE_ERROR_CODES of src/errors.ts, in order', async (t) => {
+  t.same([...binding.errorCodes], [...STORAGE_ERROR_CODES]);
+});
+
+t.test('ERROR_CODES is the storage codes followed by the controller codes', async (t) => {
+  t.same([...ERROR_CODES], [...STORAGE_ERROR_CODES, ...CONTROLLER_ERROR_CODES]);
 });
 
 t.test('ERROR_CODES has no duplicates and every code starts with E_', async (t) => {
