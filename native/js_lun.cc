@@ -32,6 +32,7 @@ Napi::Function NativeLun::define(Napi::Env env) {
        InstanceMethod<&NativeLun::kick>("kick"),
        InstanceMethod<&NativeLun::read>("read"),
        InstanceMethod<&NativeLun::liveRecords>("liveRecords"),
+       InstanceMethod<&NativeLun::readHeads>("readHeads"),
        InstanceMethod<&NativeLun::pageSetOf>("pageSetOf"),
        InstanceMethod<&NativeLun::space>("space"),
        InstanceMethod<&NativeLun::stats>("stats"),
@@ -348,6 +349,42 @@ Napi::Value NativeLun::liveRecords(const Napi::CallbackInfo& info) {
         o.Set("addresses", addresses);
         o.Set("seqs", seqs);
         o.Set("lengths", lengths);
+        return o;
+      });
+  worker->Queue();
+  return worker->promise();
+}
+
+// readHeads(addresses: Float64Array, headBytes) -> Promise<{ heads: Buffer, lengths }>
+Napi::Value NativeLun::readHeads(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Lun& l = lun(env);
+  if (!l.table()) throwCoded(env, code::E_NOT_WRITER, "a shared attachment has no log to read");
+  if (info.Length() < 2 || !info[0].IsTypedArray() || !info[1].IsNumber()) {
+    throwCoded(env, code::E_INVALID_ARGUMENT, "readHeads(addresses, headBytes): bad arguments");
+  }
+  Napi::Float64Array list = info[0].As<Napi::Float64Array>();
+  uint32_t headBytes = info[1].As<Napi::Number>().Uint32Value();
+  if (headBytes == 0 || headBytes > 4096 || list.ElementLength() > (1u << 20)) {
+    throwCoded(env, code::E_INVALID_ARGUMENT,
+               "readHeads: headBytes must be 1 to 4096 and addresses at most 1,048,576");
+  }
+  auto addresses = std::make_shared<std::vector<uint64_t>>(list.ElementLength());
+  for (size_t i = 0; i < addresses->size(); i++) (*addresses)[i] = uint64_t(list[i]);
+  auto heads = std::make_shared<std::vector<uint8_t>>(addresses->size() * headBytes);
+  auto lengths = std::make_shared<std::vector<uint32_t>>(addresses->size());
+  Lun* target = &l;
+  auto* worker = new LambdaWorker(
+      env,
+      [target, addresses, headBytes, heads, lengths] {
+        target->readHeads(*addresses, headBytes, heads->data(), lengths->data());
+      },
+      [heads, lengths](Napi::Env e) -> Napi::Value {
+        Napi::Object o = Napi::Object::New(e);
+        o.Set("heads", Napi::Buffer<uint8_t>::Copy(e, heads->data(), heads->size()));
+        Napi::Float64Array out = Napi::Float64Array::New(e, lengths->size());
+        for (size_t i = 0; i < lengths->size(); i++) out[i] = double((*lengths)[i]);
+        o.Set("lengths", out);
         return o;
       });
   worker->Queue();

@@ -46,6 +46,7 @@ class NativeLun : public Napi::ObjectWrap<NativeLun> {
   Napi::Value kick(const Napi::CallbackInfo& info);
   Napi::Value read(const Napi::CallbackInfo& info);
   Napi::Value liveRecords(const Napi::CallbackInfo& info);
+  Napi::Value readHeads(const Napi::CallbackInfo& info);
   Napi::Value pageSetOf(const Napi::CallbackInfo& info);
   Napi::Value space(const Napi::CallbackInfo& info);
   Napi::Value stats(const Napi::CallbackInfo& info);

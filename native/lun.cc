@@ -410,6 +410,72 @@ uint16_t Lun::pageSetOf(uint64_t address) {
   return table_->at(where.segment).pageSet;
 }
 
+namespace {
+constexpr uint64_t kHeadWindowBytes = 1u << 20;
+
+struct HeadTarget {
+  uint64_t at;  // byte offset of the record
+  uint32_t length;
+  uint32_t generation;
+  uint32_t segment;
+  uint16_t pageSet;
+  uint64_t seq;
+};
+}  // namespace
+
+void Lun::readHeads(const std::vector<uint64_t>& addresses, uint32_t headBytes, uint8_t* heads,
+                    uint32_t* lengths) {
+  SANMQ_ASSERT(table_ != nullptr);
+  std::vector<HeadTarget> targets(addresses.size());
+  {
+    std::lock_guard<std::mutex> lock(table_->mutex());
+    for (size_t i = 0; i < addresses.size(); i++) {
+      RecordLocation where;
+      uint64_t resolved;
+      if (!table_->locate(addresses[i], &where, &resolved)) {
+        throw LunError(code::E_NOT_LIVE, "no live record is stored at address " +
+                                             std::to_string(addresses[i]));
+      }
+      const Segment& seg = table_->at(where.segment);
+      targets[i] = {addressOffset(resolved), seg.records[where.entry].length, seg.generation,
+                    where.segment, seg.pageSet, seg.records[where.entry].seq};
+    }
+  }
+  uint64_t unit = std::max<uint64_t>(device_->info().logicalSector, 512);
+  size_t i = 0;
+  while (i < targets.size()) {
+    // A window: records of one segment in ascending order, close enough to read at once.
+    uint64_t start = targets[i].at / unit * unit;
+    uint64_t end = targets[i].at + paddedRecordBytes(targets[i].length);
+    size_t j = i + 1;
+    while (j < targets.size() && targets[j].segment == targets[i].segment &&
+           targets[j].at >= targets[j - 1].at + paddedRecordBytes(targets[j - 1].length) &&
+           targets[j].at + paddedRecordBytes(targets[j].length) - start <= kHeadWindowBytes) {
+      end = targets[j].at + paddedRecordBytes(targets[j].length);
+      j++;
+    }
+    end = (end + unit - 1) / unit * unit;
+    AlignedBytes window = allocateAligned(end - start);
+    device_->read(window.get(), end - start, start);
+    for (size_t k = i; k < j; k++) {
+      const HeadTarget& t = targets[k];
+      const uint8_t* r = window.get() + (t.at - start);
+      bool ok = verifyRecord(geometry_, r, t.at, t.pageSet, t.generation, uint32_t(end - t.at)) &&
+                load64(r + record::kSeq) == t.seq && load32(r + record::kLength) == t.length;
+      if (!ok) {
+        throw LunError(code::E_CHECKSUM, "the record at address " + std::to_string(addresses[k]) +
+                                             " (byte " + std::to_string(t.at) +
+                                             ") fails its checksum");
+      }
+      uint32_t copy = std::min(headBytes, t.length);
+      std::memcpy(heads + k * headBytes, r + kRecordHeaderBytes, copy);
+      if (copy < headBytes) std::memset(heads + k * headBytes + copy, 0, headBytes - copy);
+      lengths[k] = t.length;
+    }
+    i = j;
+  }
+}
+
 std::vector<LiveRecord> Lun::liveRecords(uint16_t pageSet) {
   SANMQ_ASSERT(table_ != nullptr);
   std::vector<LiveRecord> out;

@@ -88,6 +88,12 @@ class Lun {
   // The page set a live record belongs to; throws E_NOT_LIVE.
   uint16_t pageSetOf(uint64_t address);
   std::vector<LiveRecord> liveRecords(uint16_t pageSet);
+  // Reads the live records at `addresses`, verifies each whole record as read() does, and
+  // copies the first `headBytes` of each payload to `heads` (stride headBytes, zero-padded)
+  // and each payload's length to `lengths`. Neighbouring records are read together, in
+  // windows of up to kHeadWindowBytes, so that mount reads the log at sequential speed.
+  void readHeads(const std::vector<uint64_t>& addresses, uint32_t headBytes, uint8_t* heads,
+                 uint32_t* lengths);
   // Stops the writer (completing what it holds) and releases the LUN.
   void close();
 

@@ -19,6 +19,9 @@ export const ID_BYTES = 24;
 export const NAME_BYTES_MAX = 48;
 export const FORMAT_BYTES_MAX = 8;
 export const XID_BYTES_MAX = 140;
+/** Where the message id and the correlation id lie in a message record. */
+export const ID_AT = 48;
+export const CORRELATION_AT = 72;
 
 const FLAG_DEAD_LETTER = 1;
 
@@ -66,7 +69,6 @@ export interface MessageHead {
   expiresAt: number;
   priority: number;
   backoutCount: number;
-  /** Offset of the message id and correlation id inside the record. */
 }
 
 const encoder = new TextEncoder();
@@ -148,7 +150,8 @@ class Writer {
   }
 
   text(value: string): void {
-    this.blob(encoder.encode(value));
+    if (value.length === 0) this.u32(0);
+    else this.blob(encoder.encode(value));
   }
 
   finish(): Buffer {
@@ -205,8 +208,10 @@ class Reader {
   }
 
   text(): string {
+    const length = this.u32();
+    if (length === 0) return '';
     try {
-      return decoder.decode(this.blob());
+      return decoder.decode(this.bytes(length));
     } catch {
       throw corrupt(`a string before byte ${this.at} is not UTF-8`);
     }
@@ -304,6 +309,24 @@ export function encodeMessage(fields: MessageFields): Buffer {
   return record;
 }
 
+/**
+ * The head fields of a message record at `at` in `bytes` (a batch of heads), without checks
+ * beyond type and version: mount reads millions of them.
+ */
+export function readHeadAt(view: DataView, at: number): MessageHead | undefined {
+  if (view.getUint8(at) !== RECORD_MESSAGE || view.getUint8(at + 1) !== CODEC_VERSION) {
+    return undefined;
+  }
+  return {
+    queueId: view.getUint32(at + 4, true),
+    sequence: readU64(view, at + 8),
+    unitId: readU64(view, at + 16),
+    expiresAt: readU64(view, at + 32),
+    priority: view.getUint8(at + 40),
+    backoutCount: view.getUint16(at + 42, true),
+  };
+}
+
 /** Reads the fixed head of a message record (mount reads nothing more). */
 export function decodeMessageHead(record: Uint8Array): MessageHead {
   if (record.length < MESSAGE_HEAD_BYTES || record[0] !== RECORD_MESSAGE) {
@@ -321,6 +344,7 @@ export function decodeMessageHead(record: Uint8Array): MessageHead {
   };
 }
 
+/** Decodes a whole message record; ids and body are views into `record`, not copies. */
 export function decodeMessage(record: Uint8Array): MessageFields {
   const head = decodeMessageHead(record);
   const view = new DataView(record.buffer, record.byteOffset, record.byteLength);
@@ -334,13 +358,13 @@ export function decodeMessage(record: Uint8Array): MessageFields {
     deadLetter = { reason: reader.u32(), originalQueue: reader.text(), movedAt: reader.f64() };
   }
   const bodyLength = view.getUint32(44, true);
-  const body = Buffer.from(reader.bytes(bodyLength));
+  const body = reader.bytes(bodyLength);
   if (reader.at !== record.length) throw corrupt(`message record has ${record.length - reader.at} bytes after its body`);
   return {
     ...head,
     putTime: readU64(view, 24),
-    messageId: Buffer.from(record.subarray(48, 72)),
-    correlationId: Buffer.from(record.subarray(72, 96)),
+    messageId: record.subarray(48, 72),
+    correlationId: record.subarray(72, 96),
     replyToQueue,
     replyToQueueManager,
     format,
@@ -362,6 +386,11 @@ export function restampMessage(record: Uint8Array, unitId: number, backoutCount:
   writeU64(view, 16, unitId);
   view.setUint16(42, Math.min(backoutCount, 0xffff), true);
   return copy;
+}
+
+/** Writes a message's sequence into its record (units number their puts when they commit). */
+export function stampSequence(record: Uint8Array, sequence: number): void {
+  writeU64(new DataView(record.buffer, record.byteOffset, record.byteLength), 8, sequence);
 }
 
 /** A 32-bit hash of a 24-byte id (FNV-1a), for the index; matches are verified on the record. */

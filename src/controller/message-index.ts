@@ -1,6 +1,6 @@
 /**
  * The in-memory index of queued messages: one slot per message in columns of typed arrays
- * (about 56 bytes a message, no JavaScript object per message), and ordered lists threaded
+ * (52 bytes a message, no JavaScript object per message), and ordered lists threaded
  * through the slots, one per queue and priority. Bodies are not here: they stay on the LUN
  * (or, for non-persistent messages, in the controller's map of records).
  */
@@ -14,6 +14,8 @@ export const SLOT_LOCKED = 2;
 /** Non-persistent messages have no address. */
 export const NO_ADDRESS = -1;
 const NONE = -1;
+/** Bytes of one slot across the columns below. */
+const SLOT_BYTES = 8 * 3 + 4 * 6 + 2 + 1 + 1;
 
 export class MessageIndex {
   capacity = 0;
@@ -28,12 +30,11 @@ export class MessageIndex {
   correlationHash = new Uint32Array(0);
   /** The committed unit record a message still depends on (0: none); see Units. */
   unitRef = new Uint32Array(0);
-  bytes = new Uint32Array(0);
   backouts = new Uint16Array(0);
   priority = new Uint8Array(0);
   state = new Uint8Array(0);
-  #free = new Int32Array(0);
-  #freeCount = 0;
+  /** Free slots are chained through `next`, so they cost no column of their own. */
+  #freeHead = NONE;
 
   constructor(capacity = 1024) {
     this.#grow(capacity);
@@ -41,12 +42,13 @@ export class MessageIndex {
 
   /** Bytes of the typed arrays: the whole per-message cost of the index. */
   heapBytes(): number {
-    return this.capacity * (8 * 3 + 4 * 7 + 2 + 1 + 1 + 4);
+    return this.capacity * SLOT_BYTES;
   }
 
   allocate(): number {
-    if (this.#freeCount === 0) this.#grow(this.capacity * 2);
-    const slot = this.#free[--this.#freeCount] as number;
+    if (this.#freeHead === NONE) this.#grow(this.capacity * 2);
+    const slot = this.#freeHead;
+    this.#freeHead = this.next[slot] as number;
     this.count++;
     this.next[slot] = NONE;
     this.prev[slot] = NONE;
@@ -59,7 +61,9 @@ export class MessageIndex {
     if (this.state[slot] === SLOT_FREE) throw new Error(`index slot ${slot} is already free`);
     this.state[slot] = SLOT_FREE;
     this.address[slot] = NO_ADDRESS;
-    this.#free[this.#freeCount++] = slot;
+    this.prev[slot] = NONE;
+    this.next[slot] = this.#freeHead;
+    this.#freeHead = slot;
     this.count--;
   }
 
@@ -80,15 +84,14 @@ export class MessageIndex {
     this.idHash = grow(this.idHash, (n) => new Uint32Array(n));
     this.correlationHash = grow(this.correlationHash, (n) => new Uint32Array(n));
     this.unitRef = grow(this.unitRef, (n) => new Uint32Array(n));
-    this.bytes = grow(this.bytes, (n) => new Uint32Array(n));
     this.backouts = grow(this.backouts, (n) => new Uint16Array(n));
     this.priority = grow(this.priority, (n) => new Uint8Array(n));
     this.state = grow(this.state, (n) => new Uint8Array(n));
-    const free = new Int32Array(capacity);
-    free.set(this.#free.subarray(0, this.#freeCount));
-    // Lower slots are handed out first (popped last-in), which keeps the index dense.
-    for (let slot = capacity - 1; slot >= old; slot--) free[this.#freeCount++] = slot;
-    this.#free = free;
+    // Lower slots are handed out first, which keeps the index dense.
+    for (let slot = capacity - 1; slot >= old; slot--) {
+      this.next[slot] = this.#freeHead;
+      this.#freeHead = slot;
+    }
     this.capacity = capacity;
   }
 }

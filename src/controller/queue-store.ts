@@ -7,7 +7,9 @@
 import { Errors, SanmqError } from '../errors.js';
 import type { LockManager } from './locks.js';
 import {
+  CORRELATION_AT,
   encodeMessage,
+  ID_AT,
   idHash,
   messageIds,
   type MessageFields,
@@ -22,6 +24,7 @@ export interface IndexFields {
   priority: number;
   expiresAt: number;
   backoutCount: number;
+  /** The record (or at least its 96-byte head, when the index should not cache it). */
   record: Buffer;
 }
 
@@ -75,23 +78,32 @@ export class QueueStore {
   /** Puts a committed message into the index and onto its queue; returns its slot. */
   insert(queue: Queue, fields: IndexFields, address: number, unitRef = 0,
     state = SLOT_AVAILABLE): number {
+    const record = fields.record;
+    const slot = this.insertHead(queue, fields.sequence, fields.priority, fields.expiresAt,
+      fields.backoutCount, idHash(record, ID_AT), idHash(record, CORRELATION_AT), address,
+      unitRef, state);
+    this.store.remember(slot, record);
+    return slot;
+  }
+
+  /** insert() from the fields of a record's head (mount: no record object, no cache). */
+  insertHead(queue: Queue, sequence: number, priority: number, expiresAt: number,
+    backoutCount: number, messageHash: number, correlationHash: number, address: number,
+    unitRef = 0, state = SLOT_AVAILABLE): number {
     const index = this.store.index;
     const slot = index.allocate();
     index.address[slot] = address;
-    index.sequence[slot] = fields.sequence;
-    index.expiresAt[slot] = fields.expiresAt;
+    index.sequence[slot] = sequence;
+    index.expiresAt[slot] = expiresAt;
     index.queueId[slot] = queue.id;
-    index.priority[slot] = fields.priority;
-    index.backouts[slot] = fields.backoutCount;
-    index.bytes[slot] = fields.record.length;
+    index.priority[slot] = priority;
+    index.backouts[slot] = backoutCount;
     index.unitRef[slot] = unitRef;
-    const ids = messageIds(fields.record);
-    index.idHash[slot] = idHash(ids.messageId);
-    index.correlationHash[slot] = idHash(ids.correlationId);
+    index.idHash[slot] = messageHash;
+    index.correlationHash[slot] = correlationHash;
     index.state[slot] = state;
-    if (fields.expiresAt !== 0) this.messagesWithExpiry++;
+    if (expiresAt !== 0) this.messagesWithExpiry++;
     queue.add(index, slot);
-    this.store.remember(slot, fields.record);
     return slot;
   }
 

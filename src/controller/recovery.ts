@@ -11,8 +11,12 @@ import {
   decodeCatalog,
   decodeMessageHead,
   decodeUnit,
+  CORRELATION_AT,
+  ID_AT,
+  idHash,
+  MESSAGE_HEAD_BYTES,
+  readHeadAt,
   RECORD_CONTROLLER,
-  RECORD_MESSAGE,
   RECORD_QUEUE,
   RECORD_UNIT,
   UNIT_COMMITTED,
@@ -93,36 +97,58 @@ Promise<Omit<MountReport, 'durationMs' | 'lun' | 'queues'> & { highestQueueId: n
   const pending: PendingPut[] = [];
   const units = new Map<number, { record: UnitRecord; address: number }>();
   const now = Date.now();
-  for await (const { address, data } of queues.store.lun.records(PAGE_SET_MESSAGES)) {
-    if (data[0] === RECORD_MESSAGE) {
-      const head = decodeMessageHead(data);
-      queues.seeSequence(head.sequence);
-      report.highestQueueId = Math.max(report.highestQueueId, head.queueId);
-      if (head.unitId !== 0) {
-        syncpoint.seeUnitId(head.unitId);
-        pending.push({ head, address, record: data });
+  const unitAddresses: number[] = [];
+  const pendingAddresses: number[] = [];
+  const lun = queues.store.lun;
+  for await (const batch of lun.heads(PAGE_SET_MESSAGES, MESSAGE_HEAD_BYTES)) {
+    const heads = batch.heads;
+    const view = new DataView(heads.buffer, heads.byteOffset, heads.byteLength);
+    for (let i = 0; i < batch.addresses.length; i++) {
+      const address = batch.addresses[i] as number;
+      const at = i * MESSAGE_HEAD_BYTES;
+      if (heads[at] === RECORD_UNIT) {
+        unitAddresses.push(address);
         continue;
       }
-      const queue = queues.byId.get(head.queueId);
+      const fields = readHeadAt(view, at);
+      if (fields === undefined) {
+        throw Errors.internal(`message page set record at ${address} has unknown type ` +
+          `${heads[at]} or version ${heads[at + 1]}`);
+      }
+      queues.seeSequence(fields.sequence);
+      if (fields.queueId > report.highestQueueId) report.highestQueueId = fields.queueId;
+      if (fields.unitId !== 0) {
+        syncpoint.seeUnitId(fields.unitId);
+        pendingAddresses.push(address);
+        continue;
+      }
+      const queue = queues.byId.get(fields.queueId);
       if (queue === undefined) {
         report.orphanMessages++;
         release.push(address);
-      } else if (head.expiresAt !== 0 && head.expiresAt <= now) {
+      } else if (fields.expiresAt !== 0 && fields.expiresAt <= now) {
         report.expiredMessages++;
         release.push(address);
       } else {
-        queues.insert(queue, { ...head, record: data }, address);
+        queues.insertHead(queue, fields.sequence, fields.priority, fields.expiresAt,
+          fields.backoutCount, idHash(heads, at + ID_AT), idHash(heads, at + CORRELATION_AT),
+          address);
         report.messages++;
-        report.messageBytes += data.length;
+        report.messageBytes += batch.lengths[i] as number;
       }
-    } else if (data[0] === RECORD_UNIT) {
-      const record = decodeUnit(data);
-      syncpoint.seeUnitId(record.unitId);
-      for (const sequence of record.consumed) queues.seeSequence(sequence);
-      units.set(record.unitId, { record, address });
-    } else {
-      throw Errors.internal(`message page set record at ${address} has unknown type ${data[0]}`);
     }
+  }
+  // Unit records and the puts stamped with a unit id are few (bounded by the units' size):
+  // they are read whole.
+  for (const address of unitAddresses) {
+    const record = decodeUnit(await lun.read(address));
+    syncpoint.seeUnitId(record.unitId);
+    for (const sequence of record.consumed) queues.seeSequence(sequence);
+    units.set(record.unitId, { record, address });
+  }
+  for (const address of pendingAddresses) {
+    const data = await lun.read(address);
+    pending.push({ head: decodeMessageHead(data), address, record: data });
   }
   settleUnits(queues, syncpoint, units, pending, release, report);
   await queues.store.release(release);

@@ -141,7 +141,9 @@ export class Session {
     const priority = input.priority ?? a.defaultPriority;
     const persistent = input.persistent ?? a.defaultPersistent;
     const fields = {
-      queueId: queue.id, sequence: queues.nextSequence(), unitId: 0, putTime,
+      // A put under syncpoint is numbered when its unit commits: the queue's order is the
+      // order in which messages became visible.
+      queueId: queue.id, sequence: input.syncpoint ? 0 : queues.nextSequence(), unitId: 0, putTime,
       expiresAt: input.expiry === undefined || input.expiry < 0 ? 0 : putTime + input.expiry * 100,
       priority, backoutCount: 0, messageId, correlationId: input.correlationId,
       replyToQueue: input.replyToQueue, replyToQueueManager: input.replyToQueueManager,

@@ -18,6 +18,7 @@ import { MessageIndex, NO_ADDRESS } from './message-index.js';
 export type Addresses = readonly number[] | (() => readonly number[]);
 
 export const PAGE_SET_CATALOG = 0;
+const SPACE_CHECK_MS = 20;
 export const PAGE_SET_MESSAGES = 1;
 
 /** Errors after which the controller stops acknowledging anything (fail-stop). */
@@ -40,7 +41,11 @@ export interface StoreStats {
   movedRecords: number;
 }
 
-/** A bounded LRU of records by index slot (a Map keeps insertion order: oldest first). */
+/**
+ * A bounded cache of records by index slot. When it is full it admits nothing new rather than
+ * evicting: queues are consumed oldest first, so the records already cached are the ones the
+ * next gets want, and a backlog larger than the cache is read from the LUN only past its head.
+ */
 class RecordCache {
   readonly #entries = new Map<number, Buffer>();
   readonly #bytesMax: number;
@@ -64,15 +69,10 @@ class RecordCache {
   }
 
   set(slot: number, record: Buffer): void {
-    if (record.length > this.#bytesMax / 4) return;
     this.delete(slot);
+    if (this.bytes + record.length > this.#bytesMax) return;
     this.#entries.set(slot, record);
     this.bytes += record.length;
-    for (const [oldest, value] of this.#entries) {
-      if (this.bytes <= this.#bytesMax) break;
-      this.#entries.delete(oldest);
-      this.bytes -= value.length;
-    }
   }
 
   delete(slot: number): void {
@@ -95,6 +95,7 @@ export class MessageStore {
   #compaction: Promise<void> | undefined;
   #compactions = 0;
   #movedRecords = 0;
+  #spaceCheckedAt = -Infinity;
   #failure: SanmqError | undefined;
   /** Told of every move so that addresses held outside the index are updated too. */
   onMoves: (moves: Map<number, number>) => void = () => undefined;
@@ -225,6 +226,10 @@ export class MessageStore {
   /** Compacts when free space is short; never more than one compaction at a time. */
   #maybeCompact(): void {
     if (this.#compaction !== undefined || this.#failure !== undefined || this.lun.closed) return;
+    // space() walks every segment: look at most once every few milliseconds.
+    const now = performance.now();
+    if (now - this.#spaceCheckedAt < SPACE_CHECK_MS) return;
+    this.#spaceCheckedAt = now;
     const space = this.lun.space();
     const spare = space.freeSegments - space.reservedSegments;
     if (spare >= Math.max(2, space.segmentCount * this.#options.compactBelowFreeRatio)) return;

@@ -22,6 +22,7 @@ import {
   decodeMessage,
   encodeUnit,
   restampMessage,
+  stampSequence,
   UNIT_COMMITTED,
   UNIT_PREPARED,
 } from './codec.js';
@@ -142,9 +143,19 @@ export class Syncpoint {
     }
   }
 
+  /** Numbers the puts not numbered yet (see Session.put), in the order they were made. */
+  #number(puts: readonly UnitPut[]): void {
+    for (const put of puts) {
+      if (put.fields.sequence !== 0) continue;
+      put.fields.sequence = this.#queues.nextSequence();
+      stampSequence(put.fields.record, put.fields.sequence);
+    }
+  }
+
   /** Writes the held persistent puts as records stamped with the unit id. */
   async #spill(unit: Unit): Promise<void> {
     const held = unit.puts.filter((put) => put.persistent && put.address === NO_ADDRESS);
+    this.#number(held);
     let start = 0;
     while (start < held.length) {
       let bytes = 64;
@@ -205,6 +216,7 @@ export class Syncpoint {
     const store = this.#queues.store;
     const releases = () => this.#getAddresses(unit);
     if (!spilled && bytes <= this.#options.appendBytesMax - 4096) {
+      this.#number(persistent);
       if (persistent.length > 0) {
         const addresses = await store.append(PAGE_SET_MESSAGES,
           persistent.map((put) => put.fields.record), releases);
@@ -232,6 +244,7 @@ export class Syncpoint {
   #apply(unit: Unit): void {
     const queues = this.#queues;
     const arrivals = new Map<Queue, number[]>();
+    this.#number(unit.puts);
     for (const put of unit.puts) {
       put.queue.uncommittedPuts--;
       queues.insert(put.queue, put.fields, put.persistent ? put.address : NO_ADDRESS, put.ref);

@@ -213,6 +213,8 @@ export interface NativeLun {
   liveRecords(
     pageSet: number,
   ): Promise<{ addresses: Float64Array; seqs: Float64Array; lengths: Float64Array }>;
+  readHeads(addresses: Float64Array, headBytes: number):
+  Promise<{ heads: Buffer; lengths: Float64Array }>;
   pageSetOf(address: number): number;
   space(): NativeSpace;
   stats(): NativeStats;

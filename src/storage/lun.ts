@@ -108,6 +108,15 @@ export interface LogRecord {
   data: Buffer;
 }
 
+/** A batch of record heads (see Lun.heads): record i's head is heads[i*headBytes ...]. */
+export interface RecordHeads {
+  addresses: Float64Array;
+  seqs: Float64Array;
+  lengths: Float64Array;
+  heads: Buffer;
+  headBytes: number;
+}
+
 export interface CompactOptions {
   /** Only this page set (default: all). */
   pageSet?: number;
@@ -315,6 +324,38 @@ export class Lun {
       if (data !== undefined) {
         yield { address: live.addresses[i] as number, seq: live.seqs[i] as number, data };
       }
+    }
+  }
+
+  /**
+   * The live records of a page set in append order (seq), in batches, with only the first
+   * `headBytes` of each payload (zero-padded; `lengths` gives each payload's real length).
+   * Every record is still read whole and verified; neighbours are read together, so this
+   * reads the log at sequential speed. Mount uses it to rebuild an index from record heads.
+   */
+  async *heads(pageSet: number, headBytes: number, batchRecords = 65536):
+  AsyncGenerator<RecordHeads> {
+    this.#open();
+    requirePageSet(pageSet);
+    integer(headBytes, 'headBytes', 1, 4096);
+    integer(batchRecords, 'batchRecords', 1, 1 << 20);
+    let live;
+    try {
+      live = await this.#native.liveRecords(pageSet);
+    } catch (error) {
+      throw fromNative(error);
+    }
+    for (let start = 0; start < live.addresses.length; start += batchRecords) {
+      const end = Math.min(live.addresses.length, start + batchRecords);
+      const addresses = live.addresses.subarray(start, end);
+      let read;
+      try {
+        read = await this.#native.readHeads(addresses, headBytes);
+      } catch (error) {
+        throw fromNative(error);
+      }
+      yield { addresses, seqs: live.seqs.subarray(start, end), lengths: read.lengths,
+        heads: read.heads, headBytes };
     }
   }
 
