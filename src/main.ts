@@ -1,11 +1,13 @@
 /**
  * `npm start`: opens the embedded default LUN under ./sanmq-data/ (formatting it on first
- * use), runs a short self-check of the storage core, and prints what the LUN holds. Later the
- * same entry point mounts the controller on this LUN.
+ * use), runs a short self-check of the storage core, prints what the LUN holds, then mounts
+ * the controller on it: the mount report, a unit of work through a self-check queue, and the
+ * queues with their depths. (The `sanmq mount` command will take this entry point over.)
  */
 import { mkdir, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 
+import { Controller } from './controller/controller.js';
 import { isSanmqError } from './errors.js';
 import { Lun, crc32c, crc32cImplementation } from './storage/lun.js';
 
@@ -81,6 +83,38 @@ async function main(): Promise<void> {
     }
   } finally {
     await lun.close();
+  }
+  await controllerCheck();
+}
+
+const SELF_CHECK_QUEUE = 'SANMQ.SELFCHECK';
+
+/** Mounts the controller, runs one unit of work through it, and lists the queues. */
+async function controllerCheck(): Promise<void> {
+  const controller = await Controller.mount(DEFAULT_LUN);
+  try {
+    const r = controller.mountReport;
+    console.log(`controller mounted in ${r.durationMs.toFixed(1)} ms: ${r.queues} queues, ` +
+      `${r.messages} committed messages, ${r.inDoubtUnits} units in doubt, ` +
+      `${r.rolledBackUnits} rolled back`);
+    if (!controller.queueNames().includes(SELF_CHECK_QUEUE)) {
+      await controller.defineQueue(SELF_CHECK_QUEUE, { defaultPersistent: true,
+        description: 'npm start self-check' });
+    }
+    const session = controller.session();
+    const body = `controller self-check ${new Date().toISOString()}`;
+    await session.put(SELF_CHECK_QUEUE, { body }, { syncpoint: true });
+    await session.commit();
+    const message = await session.get(SELF_CHECK_QUEUE, { syncpoint: true });
+    await session.commit();
+    if (message.body.toString() !== body) throw new Error('the self-check message came back different');
+    await session.close();
+    console.log('  self-check: persistent put and get, each committed durably');
+    for (const queue of controller.queueList()) {
+      console.log(`  queue ${queue.name}: depth ${queue.depth} of ${queue.attributes.maxDepth}`);
+    }
+  } finally {
+    await controller.unmount();
   }
 }
 
