@@ -357,12 +357,19 @@ export function decodeMessage(record: Uint8Array): MessageFields {
   if ((view.getUint16(2, true) & FLAG_DEAD_LETTER) !== 0) {
     deadLetter = { reason: reader.u32(), originalQueue: reader.text(), movedAt: reader.f64() };
   }
-  const bodyLength = view.getUint32(44, true);
-  const body = reader.bytes(bodyLength);
-  if (reader.at !== record.length) throw corrupt(`message record has ${record.length - reader.at} bytes after its body`);
+  const body = reader.bytes(view.getUint32(44, true));
+  if (reader.at !== record.length) {
+    throw corrupt(`message record has ${record.length - reader.at} bytes after its body`);
+  }
+  // Built field by field: an object spread here costs more than the rest of the decode.
   return {
-    ...head,
+    queueId: head.queueId,
+    sequence: head.sequence,
+    unitId: head.unitId,
     putTime: readU64(view, 24),
+    expiresAt: head.expiresAt,
+    priority: head.priority,
+    backoutCount: head.backoutCount,
     messageId: record.subarray(48, 72),
     correlationId: record.subarray(72, 96),
     replyToQueue,
