@@ -121,7 +121,8 @@ export const Errors = {
     new SanmqError('E_SYNCPOINT_LIMIT',
       `a unit of work holds at most ${max} messages (puts and gets); commit or back out first`,
       { max }),
-  backedOut: (message: string) => new SanmqError('E_BACKED_OUT', message),
+  backedOut: (message: string, cause: string) =>
+    new SanmqError('E_BACKED_OUT', message, { cause, backedOut: true }),
   unknownXid: (xid: string) =>
     new SanmqError('E_UNKNOWN_XID', `no prepared unit of work has xid '${xid}'`, { xid }),
   duplicateXid: (xid: string) =>

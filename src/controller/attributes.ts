@@ -184,9 +184,18 @@ export function applyAttributes(base: Readonly<QueueAttributes>, changes: unknow
   return result;
 }
 
-/** Attributes read back from the catalog: defaults first, so older records gain new fields. */
+/**
+ * Attributes read back from the catalog: defaults first, so older records gain new fields;
+ * fields this version does not know (written by a newer one) are left aside, not refused.
+ */
 export function storedAttributes(value: unknown, messageLengthMax: number): QueueAttributes {
-  return applyAttributes(DEFAULT_ATTRIBUTES, value, Math.max(messageLengthMax, DEPTH_MAX));
+  const known: Record<string, unknown> = {};
+  if (typeof value === 'object' && value !== null) {
+    for (const [key, item] of Object.entries(value)) {
+      if ((KEYS as string[]).includes(key)) known[key] = item;
+    }
+  }
+  return applyAttributes(DEFAULT_ATTRIBUTES, known, Math.max(messageLengthMax, DEPTH_MAX));
 }
 
 export function defaultAttributes(messageLengthMax: number): QueueAttributes {

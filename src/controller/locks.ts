@@ -131,13 +131,13 @@ function assert(condition: boolean, message: string): asserts condition {
 }
 
 const LockErrors = {
-  timeout: (waiter: Pick<Waiter, 'owner' | 'mode' | 'waitingSinceMs' | 'timeoutMs'>,
-    name: string) =>
+  timeout: (request: Pick<Waiter, 'owner' | 'mode' | 'timeoutMs'>, name: string,
+    waitedMs: number) =>
     new SanmqError(
       'E_LOCK_TIMEOUT',
-      `owner ${waiter.owner} timed out after ${Date.now() - waiter.waitingSinceMs} ms waiting ` +
-        `for resource ${name} in ${waiter.mode} mode`,
-      { resource: name, owner: waiter.owner, mode: waiter.mode, timeoutMs: waiter.timeoutMs },
+      `owner ${request.owner} timed out after ${waitedMs} ms waiting for resource ${name} in ` +
+        `${request.mode} mode`,
+      { resource: name, owner: request.owner, mode: request.mode, timeoutMs: request.timeoutMs },
     ),
   deadlock: (waiter: Waiter, cycle: WaitEdge[]) =>
     new SanmqError(
@@ -233,13 +233,13 @@ function addHolder(resource: Resource, holder: Holder): void {
     return;
   }
   // Pairwise compatibility by construction: only shared holders ever share a resource.
-  assert(holder.mode === 'shared', `${holder.owner} joins the holders of ${resource.name}`);
+  assert(holder.mode === 'shared', 'only shared holders share a resource');
   if (single !== undefined) {
-    assert(single.mode === 'shared', `${holder.owner} shares ${resource.name} with an exclusive`);
+    assert(single.mode === 'shared', 'an exclusive holder holds alone');
     resource.holder = undefined;
     resource.sharers = new Map([[single.owner, single], [holder.owner, holder]]);
   } else {
-    assert(resource.sharers?.has(holder.owner) === false, `${holder.owner} holds it twice`);
+    assert(resource.sharers?.has(holder.owner) === false, 'an owner holds a resource once');
     resource.sharers.set(holder.owner, holder);
   }
 }
@@ -265,6 +265,16 @@ function copyHolder(holder: Holder): LockHolder {
   return { owner: holder.owner, mode: holder.mode, sinceMs: holder.sinceMs };
 }
 
+/**
+ * Shared locks are compatible with each other; an exclusive lock with nothing, except that an
+ * owner never conflicts with itself: asking again for a lock it holds in the same or a stronger
+ * mode is granted at once (without counting: one release frees it). Other requests wait in
+ * arrival order per resource, with one exception: an upgrade (shared to exclusive) queues ahead
+ * of ordinary requests, since every one of those waits for the upgrading holder anyway; putting
+ * it behind them would deadlock it with the first exclusive request queued. Owners related by
+ * adopt() are distinct owners for conflicts and deadlocks; the tree only says whom releaseOwner
+ * ends together.
+ */
 export class LockManager {
   readonly #resources = new Map<string, Resource>();
   readonly #owners = new Map<string, Owner>();
@@ -312,7 +322,7 @@ export class LockManager {
     assert(target !== undefined, `a refused request for ${resource} has no resource`);
     if (timeoutMs === 0) {
       this.#timeouts++;
-      throw LockErrors.timeout({ owner, mode, waitingSinceMs: Date.now(), timeoutMs }, resource);
+      throw LockErrors.timeout({ owner, mode, timeoutMs }, resource, 0);
     }
     if (this.#waiting >= this.#waitersMax) throw LockErrors.busy(this.#waiting, this.#waitersMax);
     return this.#wait(target, owner, mode, timeoutMs);
@@ -487,7 +497,7 @@ export class LockManager {
 
   #unrecordHold(resource: Resource, owner: string): void {
     const record = this.#owners.get(owner);
-    assert(record?.held.delete(resource) === true, `${owner} held ${resource.name} unrecorded`);
+    assert(record?.held.delete(resource) === true, 'every lock held is recorded by its owner');
     this.#held--;
     assert(this.#held >= 0, 'more locks released than held');
   }
@@ -526,7 +536,7 @@ export class LockManager {
   #enqueue(waiter: Waiter): void {
     const { resource, owner, mode } = waiter;
     const held = holderOf(resource, owner);
-    assert(held === undefined || !covers(held.mode, mode), `${owner} waits for a lock it holds`);
+    assert(held === undefined || !covers(held.mode, mode), 'no owner waits for a lock it holds');
     const queue = (resource.waiters ??= []);
     let position = queue.length;
     if (waiter.upgrade) {
@@ -544,12 +554,12 @@ export class LockManager {
     const resource = waiter.resource;
     const queue = resource.waiters;
     const position = queue === undefined ? -1 : queue.indexOf(waiter);
-    assert(queue !== undefined && position >= 0, `${waiter.owner} is not queued`);
+    assert(queue !== undefined && position >= 0, 'a waiter leaves a queue it is in');
     queue.splice(position, 1);
     if (queue.length === 0) resource.waiters = undefined;
     if (waiter.mode === 'exclusive') resource.exclusiveWaiters--;
     const record = this.#owners.get(waiter.owner);
-    assert(record?.waits?.delete(waiter) === true, `${waiter.owner} waits unrecorded`);
+    assert(record?.waits?.delete(waiter) === true, 'every wait is recorded by its owner');
     if (record.waits.size === 0) record.waits = undefined;
     clearTimeout(waiter.timer);
     waiter.timer = undefined;
@@ -561,7 +571,7 @@ export class LockManager {
     const resource = waiter.resource;
     this.#dequeue(waiter);
     this.#timeouts++;
-    waiter.reject(LockErrors.timeout(waiter, resource.name));
+    waiter.reject(LockErrors.timeout(waiter, resource.name, Date.now() - waiter.waitingSinceMs));
     // It may have been an incompatible request ahead of others that can run now.
     this.#grantWaiters(resource);
     this.#dropIfEmpty(resource);
@@ -580,8 +590,8 @@ export class LockManager {
 
   #dropIfEmpty(resource: Resource): void {
     if (resource.holder !== undefined || resource.sharers !== undefined) return;
-    assert(resource.waiters === undefined, `${resource.name} has waiters and no holder`);
-    assert(this.#resources.get(resource.name) === resource, `${resource.name} is not indexed`);
+    assert(resource.waiters === undefined, 'a resource with waiters has a holder');
+    assert(this.#resources.get(resource.name) === resource, 'every resource is indexed');
     this.#resources.delete(resource.name);
   }
 
@@ -616,12 +626,29 @@ export class LockManager {
   }
 
   /**
+   * Whether some owner may wait for `owner` (erring towards yes): a cycle through it needs one.
+   * Most owners that must wait have none (a unit waiting for a queue while it holds messages
+   * that nobody else wants), and this spares them a search of everything they wait for, which
+   * would otherwise make a long queue cost time quadratic in its length.
+   */
+  #mayBeAwaited(owner: string): boolean {
+    const record = this.#owners.get(owner);
+    if (record === undefined) return false;
+    for (const resource of record.held) if (resource.waiters !== undefined) return true;
+    for (const waiter of record.waits ?? []) {
+      if (waiter.resource.waiters?.at(-1) !== waiter) return true;
+    }
+    return false;
+  }
+
+  /**
    * Searches the waits-for relation, breadth first, for a path from `root` back to itself. A
    * waiting owner waits for every other owner holding its resource in an incompatible mode and
    * for every other owner queued ahead of it in an incompatible mode. Owners, not requests, are
    * the nodes: an owner with a pending request is blocked. Returns the cycle, root first.
    */
   #findCycle(root: string): WaitEdge[] | undefined {
+    if (!this.#mayBeAwaited(root)) return undefined;
     const reached = new Map<string, WaitEdge>();
     const frontier: string[] = [];
     let closing: WaitEdge | undefined;
@@ -701,10 +728,10 @@ function visitBlockers(waiter: Waiter, scan: Scan | undefined, visit: Visit): bo
     position = scan.positions.get(waiter) ?? -1;
     start = exclusive ? scan.aheadAll : Math.max(scan.aheadAll, scan.aheadExclusive);
   }
-  assert(position >= 0, `${owner} waits outside the queue of ${resource.name}`);
+  assert(position >= 0, 'a waiter is in the queue of its resource');
   for (let index = start; index < position; index++) {
     const ahead = queue[index];
-    assert(ahead !== undefined, `the queue of ${resource.name} has a hole`);
+    assert(ahead !== undefined, 'a queue has no holes');
     if (!compatible(ahead.mode, waiter.mode) && visit(owner, ahead.owner, resource.name)) {
       return true;
     }

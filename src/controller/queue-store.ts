@@ -112,22 +112,29 @@ export class QueueStore {
     const index = this.store.index;
     queue.remove(index, slot);
     if (index.expiresAt[slot] !== 0) this.messagesWithExpiry--;
-    this.#dropUnitRef(slot);
+    this.dropUnitRef(slot);
     this.store.forget(slot);
     index.free(slot);
   }
 
-  /** The unit record of a spilled put is released once its last message is gone. */
-  #dropUnitRef(slot: number): void {
+  /**
+   * A message no longer depends on its unit's committed record (it is gone, or rewritten
+   * without the unit id); the record is released once its last message is. Callers have
+   * awaited the message's own release or rewrite: never before, or a crash between the two
+   * would leave a message whose unit looks uncommitted.
+   */
+  dropUnitRef(slot: number): void {
     const ref = this.store.index.unitRef[slot] as number;
     if (ref === 0) return;
     this.store.index.unitRef[slot] = 0;
     const unit = this.unitRecords.get(ref);
     if (unit === undefined) throw Errors.internal(`unit record ${ref} is unknown`);
     if (--unit.refs > 0) return;
-    this.unitRecords.delete(ref);
-    // After the message's own release is durable (the caller awaited it): never before.
-    this.store.release([unit.address]).catch(() => undefined);
+    // After the message's own release is durable (the caller awaited it): never before. The
+    // address is read inside the gate, and the record stays listed (where compaction updates
+    // its address) until the release is done.
+    this.store.release(() => [unit.address]).catch(() => undefined)
+      .finally(() => this.unitRecords.delete(ref));
   }
 
   /** After messages became available on `queue`: serve waiters, then check triggers. */
@@ -214,7 +221,8 @@ export class QueueStore {
       const batch = this.#expiring;
       this.#expiring = [];
       const index = this.store.index;
-      const addresses = batch.map((slot) => index.address[slot] as number)
+      // Read inside the gate: a compaction may move the records while the release waits.
+      const addresses = () => batch.map((slot) => index.address[slot] as number)
         .filter((address) => address !== NO_ADDRESS);
       try {
         await this.store.release(addresses);
@@ -253,11 +261,11 @@ export class QueueStore {
     this.arrived(queue, 1, [fields.priority]);
   }
 
-  /** Whether a queue can take one more message now (for moves that must not fail). */
-  accepts(queue: Queue | undefined, bytes: number): queue is Queue {
+  /** Whether a queue can take one more message of `bodyBytes` now (for moves and triggers). */
+  accepts(queue: Queue | undefined, bodyBytes: number): queue is Queue {
     if (queue === undefined || queue.deleted) return false;
     const a = queue.attributes;
-    return !a.putInhibited && queue.depth < a.maxDepth && bytes <= a.maxMessageLength;
+    return !a.putInhibited && queue.depth < a.maxDepth && bodyBytes <= a.maxMessageLength;
   }
 }
 

@@ -4,7 +4,7 @@
  * in-doubt units and the leftovers of units that never committed. The decision table is in
  * units.ts; this file carries it out and counts what it did.
  */
-import { Errors } from '../errors.js';
+import { Errors, SanmqError } from '../errors.js';
 import type { RecoveryReport } from '../storage/lun.js';
 import { storedAttributes } from './attributes.js';
 import {
@@ -112,8 +112,8 @@ Promise<Omit<MountReport, 'durationMs' | 'lun' | 'queues'> & { highestQueueId: n
       }
       const fields = readHeadAt(view, at);
       if (fields === undefined) {
-        throw Errors.internal(`message page set record at ${address} has unknown type ` +
-          `${heads[at]} or version ${heads[at + 1]}`);
+        throw new SanmqError('E_CORRUPT', `controller record at address ${address} has ` +
+          `unknown type ${heads[at]} or version ${heads[at + 1]}`, { address });
       }
       queues.seeSequence(fields.sequence);
       if (fields.queueId > report.highestQueueId) report.highestQueueId = fields.queueId;

@@ -132,7 +132,18 @@ export class Syncpoint {
     put.queue.uncommittedPuts++;
     if (!put.persistent) return;
     unit.heldBytes += encodedBytes(put.fields.record);
-    if (unit.heldBytes > this.#options.appendBytesMax / 2) await this.#spill(unit);
+    if (unit.heldBytes <= this.#options.appendBytesMax / 2) return;
+    try {
+      await this.#spill(unit);
+    } catch (error) {
+      // The put failed, so it must not commit with the unit: take it out again (a spilled
+      // record of it is an uncommitted put on the LUN, released now or at the next mount).
+      unit.puts.splice(unit.puts.indexOf(put), 1);
+      put.queue.uncommittedPuts--;
+      if (put.address === NO_ADDRESS) unit.heldBytes -= encodedBytes(put.fields.record);
+      else this.#queues.store.release(() => [put.address]).catch(() => undefined);
+      throw error;
+    }
   }
 
   addGet(unit: Unit, queue: Queue, slot: number): void {
@@ -143,7 +154,10 @@ export class Syncpoint {
     }
   }
 
-  /** Numbers the puts not numbered yet (see Session.put), in the order they were made. */
+  /**
+   * Numbers the puts not numbered yet (see Session.put), in the order they were made: at
+   * commit, or, for the puts a large unit spills, when they are spilled.
+   */
   #number(puts: readonly UnitPut[]): void {
     for (const put of puts) {
       if (put.fields.sequence !== 0) continue;
@@ -196,17 +210,20 @@ export class Syncpoint {
       await this.#writeCommit(unit);
     } catch (error) {
       unit.state = 'active';
-      if (!this.#queues.store.failure) await this.backout(unit);
+      // After a fail-stop nothing is backed out: the next mount decides from the LUN.
+      if (this.#queues.store.failure !== undefined) throw error;
+      await this.backout(unit);
       throw this.#backedOut(error);
     }
     this.#apply(unit);
     this.commits++;
   }
 
+  /** MQRC_BACKED_OUT: the commit failed (the cause is kept) and the unit was backed out. */
   #backedOut(error: unknown): unknown {
     if (!(error instanceof SanmqError)) return error;
-    return new SanmqError(error.code, `${error.message}; the unit of work was backed out`,
-      { ...error.details, backedOut: true });
+    return Errors.backedOut(`the unit of work was backed out: ${error.code}: ${error.message}`,
+      error.code);
   }
 
   async #writeCommit(unit: Unit): Promise<void> {
@@ -303,7 +320,7 @@ export class Syncpoint {
     for (const put of unit.puts) put.queue.uncommittedPuts--;
     const touched = new Set<Queue>();
     for (const get of unit.gets) {
-      await this.#returnGotten(get);
+      await this.#returnGotten(get, unit.owner);
       touched.add(get.queue);
     }
     this.backouts++;
@@ -311,7 +328,7 @@ export class Syncpoint {
     for (const queue of touched) this.#queues.arrived(queue, 0);
   }
 
-  async #returnGotten(get: UnitGet): Promise<void> {
+  async #returnGotten(get: UnitGet, owner: string): Promise<void> {
     const queues = this.#queues;
     const index = queues.store.index;
     const { queue, slot } = get;
@@ -326,7 +343,7 @@ export class Syncpoint {
         const [address] = await queues.store.append(PAGE_SET_MESSAGES, [updated],
           () => [index.address[slot] as number]) as [number];
         index.address[slot] = address;
-        this.#dropRef(slot);
+        queues.dropUnitRef(slot);
       }
       queues.store.forget(slot);
       queues.store.remember(slot, updated);
@@ -335,21 +352,10 @@ export class Syncpoint {
       if (queues.store.failure !== undefined) throw error;
     }
     index.backouts[slot] = Math.min(count, 0xffff);
+    // Back on its queue, the message may be gotten while this backout still awaits the next
+    // one: its lock goes with it, not at the end of the unit.
+    queues.locks.release(`msg:${index.sequence[slot]}`, owner);
     queue.unclaim(index, slot);
-  }
-
-  /** A rewritten record no longer depends on its unit's committed record. */
-  #dropRef(slot: number): void {
-    const index = this.#queues.store.index;
-    const ref = index.unitRef[slot] as number;
-    if (ref === 0) return;
-    index.unitRef[slot] = 0;
-    const unit = this.#queues.unitRecords.get(ref);
-    if (unit === undefined) return;
-    if (--unit.refs === 0) {
-      this.#queues.unitRecords.delete(ref);
-      this.#queues.store.release([unit.address]).catch(() => undefined);
-    }
   }
 
   /** Moves a message past its backout threshold; false when no queue will take it. */
@@ -358,12 +364,12 @@ export class Syncpoint {
     const index = queues.store.index;
     const { queue, slot } = get;
     const record = await queues.store.record(slot);
+    const fields = decodeMessage(record);
     const targets = [queue.attributes.backoutRequeueQueue, queues.deadLetterQueue]
       .filter((name) => name !== '' && name !== queue.name);
     const target = targets.map((name) => queues.byName.get(name))
-      .find((candidate) => queues.accepts(candidate, record.length));
+      .find((candidate) => queues.accepts(candidate, fields.body.length));
     if (target === undefined) return false;
-    const fields = decodeMessage(record);
     const persistent = index.address[slot] !== NO_ADDRESS;
     await queues.putMoved(target, {
       ...fields,
@@ -395,7 +401,8 @@ export class Syncpoint {
     } catch (error) {
       this.prepared.delete(xid);
       unit.state = 'active';
-      if (!this.#queues.store.failure) await this.backout(unit);
+      if (this.#queues.store.failure !== undefined) throw error;
+      await this.backout(unit);
       throw this.#backedOut(error);
     }
     unit.state = 'prepared';
