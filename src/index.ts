@@ -17,6 +17,7 @@ export {
   type LunGeometry,
   type LunStats,
   type OpenOptions,
+  type RecordHeads,
   type RecoveryReport,
   type SpaceReport,
 } from './storage/lun.js';
@@ -33,5 +34,14 @@ export { Session, BrowseCursor, type Message, type PutResult } from './controlle
 export type { GetOptions, MessageInput, PutOptions } from './controller/validation.js';
 export type { QueueAttributes, DeliverySequence, TriggerType, InputOpen } from './controller/attributes.js';
 export type { DeadLetterHeader, Properties, PropertyValue } from './controller/codec.js';
-export { LockManager, type LockMode, type LockState } from './controller/locks.js';
+export {
+  LockManager,
+  type LockHolder,
+  type LockManagerOptions,
+  type LockMode,
+  type LockState,
+  type LockStats,
+  type LockWaiter,
+} from './controller/locks.js';
+export type { StoreStats } from './controller/store.js';
 export type { Outcome } from './controller/units.js';

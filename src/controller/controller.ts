@@ -77,6 +77,7 @@ export class Controller {
   readonly messageIdPrefix: Buffer;
   readonly recordBytesMax: number;
   readonly messageLengthMax: number;
+  readonly nonPersistentBytesMax: number;
   readonly #lun: Lun;
   readonly #sessions = new Set<Session>();
   readonly #sessionsMax: number;
@@ -93,7 +94,7 @@ export class Controller {
   private constructor(path: string, lun: Lun, parts: {
     locks: LockManager; queues: QueueStore; syncpoint: Syncpoint; report: MountReport;
     nextQueueId: number; controllerAddress: number; sessionsMax: number; expiryIntervalMs: number;
-    recordBytesMax: number; messageLengthMax: number;
+    recordBytesMax: number; messageLengthMax: number; nonPersistentBytesMax: number;
   }) {
     this.path = path;
     this.#lun = lun;
@@ -106,6 +107,7 @@ export class Controller {
     this.#sessionsMax = parts.sessionsMax;
     this.recordBytesMax = parts.recordBytesMax;
     this.messageLengthMax = parts.messageLengthMax;
+    this.nonPersistentBytesMax = parts.nonPersistentBytesMax;
     this.messageIdPrefix = Buffer.concat([Buffer.from('SNMQ'), randomBytes(12)]);
     this.queues.onTrigger = (queue) => this.#trigger(queue);
     this.queues.store.onMoves = (moves) => this.#moved(moves);
@@ -142,7 +144,8 @@ export class Controller {
       const controller = new Controller(path, lun, { locks, queues, syncpoint, report,
         nextQueueId: Math.max(catalog.nextQueueId, highestQueueId + 1),
         controllerAddress: catalog.controllerAddress, sessionsMax: o.sessionsMax,
-        expiryIntervalMs: o.expiryIntervalMs, recordBytesMax, messageLengthMax });
+        expiryIntervalMs: o.expiryIntervalMs, recordBytesMax, messageLengthMax,
+        nonPersistentBytesMax: o.nonPersistentBytesMax });
       queues.deadLetterQueue = catalog.deadLetterQueue;
       if (catalog.controllerAddress === -1) await controller.#firstMount();
       report.queues = queues.byName.size;
@@ -195,10 +198,12 @@ export class Controller {
     return this.#serial(async () => {
       this.check();
       requireName(name, 'queue name');
+      const replace = flagOption(options, 'replace', 'defineQueue');
       const existing = this.queues.byName.get(name);
       if (existing !== undefined) {
-        if (options.replace !== true) throw Errors.queueExists(name);
-        return this.#alter(existing, attributes);
+        if (!replace) throw Errors.queueExists(name);
+        // As MQSC's DEFINE … REPLACE: what is not given returns to its default.
+        return this.#alter(existing, { ...defaultAttributes(this.messageLengthMax), ...attributes });
       }
       const resolved = applyAttributes(defaultAttributes(this.messageLengthMax), attributes,
         this.messageLengthMax);
@@ -229,7 +234,13 @@ export class Controller {
     queue.catalogAddress = address;
     queue.attributes = resolved;
     if (relist) queue.relist(this.queues.store.index);
-    // A get-enabled queue may now serve waiters, and waiters of an inhibited one must wait on.
+    // As in IBM MQ, inhibiting gets ends the waits on the queue (MQGMO_WAIT: GET_INHIBITED).
+    if (resolved.getInhibited) {
+      for (const session of this.#sessions) {
+        session.cancelWaits(Errors.getInhibited(queue.name), queue);
+      }
+    }
+    // A queue whose gets are allowed again may serve the messages that arrived meanwhile.
     this.queues.arrived(queue, 0);
     return this.#info(queue);
   }
@@ -241,11 +252,15 @@ export class Controller {
   deleteQueue(name: string, options: { purge?: boolean } = {}): Promise<void> {
     return this.#serial(async () => {
       this.check();
+      const purge = flagOption(options, 'purge', 'deleteQueue');
       const queue = this.queues.queue(name);
+      if (name === this.queues.deadLetterQueue) {
+        throw Errors.objectInUse(`queue '${name}' is the dead-letter queue; set another first`);
+      }
       if (queue.openInput > 0 || queue.uncommittedPuts > 0 || queue.locked > 0) {
         throw Errors.objectInUse(`queue '${name}' is open or has uncommitted messages`);
       }
-      if (queue.lists.count > 0 && options.purge !== true) {
+      if (queue.lists.count > 0 && !purge) {
         throw Errors.queueNotEmpty(name, queue.lists.count);
       }
       await this.#purge(queue);
@@ -272,8 +287,13 @@ export class Controller {
     const index = this.queues.store.index;
     const slots = [...queue.lists.slots(index)];
     for (const slot of slots) queue.claim(index, slot);
-    await this.queues.store.release(() => slots.map((slot) => index.address[slot] as number)
-      .filter((address) => address !== NO_ADDRESS));
+    try {
+      await this.queues.store.release(() => slots.map((slot) => index.address[slot] as number)
+        .filter((address) => address !== NO_ADDRESS));
+    } catch (error) {
+      for (const slot of slots) queue.unclaim(index, slot);
+      throw error;
+    }
     for (const slot of slots) this.queues.remove(queue, slot);
     return slots.length;
   }
@@ -380,9 +400,12 @@ export class Controller {
   }
 
   /** Compacts the LUN's sparse segments now (the controller also does it when space is short). */
-  compact(liveRatioMax = 0.5): Promise<void> {
+  async compact(liveRatioMax = 0.5): Promise<void> {
     this.check();
-    return this.queues.store.compact(liveRatioMax);
+    if (typeof liveRatioMax !== 'number' || !(liveRatioMax >= 0 && liveRatioMax <= 0.9)) {
+      throw Errors.invalidArgument('liveRatioMax must be a number from 0 to 0.9');
+    }
+    await this.queues.store.compact(liveRatioMax);
   }
 
   /** Puts a trigger message (non-persistent, as IBM MQ's are) on the initiation queue. */
@@ -424,6 +447,21 @@ export class Controller {
     this.#unmounted = true;
     await this.#lun.close();
   }
+}
+
+/** A boolean option of an options object that knows only it; unknown keys are refused. */
+function flagOption(options: unknown, key: string, method: string): boolean {
+  if (typeof options !== 'object' || options === null || Array.isArray(options)) {
+    throw Errors.invalidArgument('options must be an object');
+  }
+  for (const name of Object.keys(options)) {
+    if (name !== key) throw Errors.invalidArgument(`${method} has no option '${name}'`);
+  }
+  const value = (options as Record<string, unknown>)[key];
+  if (value !== undefined && typeof value !== 'boolean') {
+    throw Errors.invalidArgument(`options.${key} must be true or false`);
+  }
+  return value === true;
 }
 
 async function exists(path: string): Promise<boolean> {

@@ -19,6 +19,8 @@ export interface MountOptions {
   expiryIntervalMs?: number;
   /** Compact when fewer than this share of the segments is free (default 0.25). */
   compactBelowFreeRatio?: number;
+  /** Bytes of non-persistent messages held in memory at most (default 256 MiB). */
+  nonPersistentBytesMax?: number;
 }
 
 export interface ResolvedMountOptions {
@@ -29,11 +31,12 @@ export interface ResolvedMountOptions {
   sessionsMax: number;
   expiryIntervalMs: number;
   compactBelowFreeRatio: number;
+  nonPersistentBytesMax: number;
 }
 
 export const UNIT_MESSAGES_MAX = 4000;
 const KEYS = ['create', 'lun', 'cacheBytes', 'unitMessagesMax', 'sessionsMax', 'expiryIntervalMs',
-  'compactBelowFreeRatio'];
+  'compactBelowFreeRatio', 'nonPersistentBytesMax'];
 
 function whole(value: unknown, what: string, min: number, max: number, fallback: number): number {
   if (value === undefined) return fallback;
@@ -72,5 +75,7 @@ export function controllerOptions(options: unknown): ResolvedMountOptions {
     sessionsMax: whole(o['sessionsMax'], 'options.sessionsMax', 1, 1_000_000, 10_000),
     expiryIntervalMs: whole(o['expiryIntervalMs'], 'options.expiryIntervalMs', 0, 3_600_000, 1000),
     compactBelowFreeRatio: ratio,
+    nonPersistentBytesMax: whole(o['nonPersistentBytesMax'], 'options.nonPersistentBytesMax', 0,
+      2 ** 40, 256 * 1024 * 1024),
   };
 }

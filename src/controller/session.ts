@@ -20,8 +20,14 @@ import { makeMatch, type CursorPosition, type Match, type Queue, type Waiter } f
 import type { QueueStore } from './queue-store.js';
 import { PAGE_SET_MESSAGES } from './store.js';
 import type { Syncpoint, Unit } from './units.js';
-import { validateMessage, validateGet, type GetOptions, type MessageInput, type PutOptions }
-  from './validation.js';
+import {
+  validateBrowse,
+  validateGet,
+  validateMessage,
+  type GetOptions,
+  type MessageInput,
+  type PutOptions,
+} from './validation.js';
 
 /** A message as a get or browse returns it. */
 export interface Message {
@@ -55,6 +61,7 @@ export interface SessionHost {
   readonly syncpoint: Syncpoint;
   readonly messageIdPrefix: Buffer;
   readonly recordBytesMax: number;
+  readonly nonPersistentBytesMax: number;
   nextMessageCounter(): number;
   ended(session: Session): void;
   check(): void;
@@ -153,6 +160,11 @@ export class Session {
     if (record.length > this.#host.recordBytesMax) {
       throw Errors.messageTooLong(queue.name, record.length, this.#host.recordBytesMax);
     }
+    if (!persistent &&
+      queues.store.nonPersistentBytes + record.length > this.#host.nonPersistentBytesMax) {
+      throw new SanmqError('E_BUSY', `non-persistent messages hold ${queues.store.nonPersistentBytes} ` +
+        `bytes of memory; at most ${this.#host.nonPersistentBytesMax} (mount option nonPersistentBytesMax)`);
+    }
     const result = { messageId: Buffer.from(messageId), correlationId: Buffer.from(input.correlationId),
       putTime: new Date(putTime) };
     const indexFields = { sequence: fields.sequence, priority, expiresAt: fields.expiresAt,
@@ -227,7 +239,13 @@ export class Session {
         skip.add(slot);
         continue;
       }
-      const message = this.#message(queue, slot, record);
+      let message: Message;
+      try {
+        message = this.#message(queue, slot, record);
+      } catch (error) {
+        queue.unclaim(queues.store.index, slot);
+        throw error;
+      }
       if (unit !== undefined) {
         this.#host.syncpoint.addGet(unit, queue, slot);
         return message;
@@ -321,7 +339,7 @@ export class Session {
   BrowseCursor {
     this.#check();
     const queue = this.#host.queues.queue(queueName);
-    const request = validateGet(options, WAIT_MS_MAX);
+    const request = validateBrowse(options);
     return new BrowseCursor(this, queue, makeMatch(request.messageId, request.correlationId));
   }
 
@@ -332,6 +350,8 @@ export class Session {
     const queues = this.#host.queues;
     const index = queues.store.index;
     if (queue.deleted) throw Errors.unknownQueue(queue.name);
+    // IBM MQ's InhibitGet refuses browses (BROWSE_FIRST / BROWSE_NEXT) as well as gets.
+    if (queue.attributes.getInhibited) throw Errors.getInhibited(queue.name);
     let position = after;
     for (let attempt = 0; attempt < 1_000_000; attempt++) {
       const slot = queue.select(index, match, Date.now(), (s) => queues.expire(queue, s), position);
@@ -378,6 +398,8 @@ export class Session {
     if (typeof xid !== 'string' || xid.length === 0 || utf8Length(xid) > XID_BYTES_MAX) {
       throw Errors.invalidArgument(`xid must be a non-empty string of at most ${XID_BYTES_MAX} bytes`);
     }
+    // Refused before the unit leaves the session, which can then still commit or back it out.
+    if (this.#host.syncpoint.prepared.has(xid)) throw Errors.duplicateXid(xid);
     const unit = this.#unit ?? this.#host.syncpoint.begin();
     this.#unit = undefined;
     await this.#host.syncpoint.prepare(unit, xid);

@@ -7,7 +7,7 @@
  * address again.
  */
 import { Errors, SanmqError, fromNative, type ErrorCode } from '../errors.js';
-import type { Lun } from '../storage/lun.js';
+import { addressOffset, type Lun, type SpaceReport } from '../storage/lun.js';
 import { constants } from '../storage/binding.js';
 import { MessageIndex, NO_ADDRESS } from './message-index.js';
 
@@ -20,6 +20,46 @@ export type Addresses = readonly number[] | (() => readonly number[]);
 export const PAGE_SET_CATALOG = 0;
 const SPACE_CHECK_MS = 20;
 export const PAGE_SET_MESSAGES = 1;
+
+/** The largest live share of a segment that compaction moves out (the core's own limit). */
+const LIVE_RATIO_CEILING = 0.9;
+/** How many times an append that met a full LUN is retried after compaction. */
+const FULL_RETRIES_MAX = 4;
+
+/** What one compaction aims at. */
+interface CompactionGoal {
+  /** Only segments whose live bytes are at most this share of their written bytes. */
+  liveRatioMax: number;
+  /**
+   * Driven by free space: stop once this many segments beyond the reserve are free or being
+   * freed, and move records only where that frees a segment now (see #nextStep).
+   */
+  spareSegments: number | undefined;
+}
+
+/** What a compaction does next: the core compacts the sparsest segment, or one is evacuated. */
+type CompactionStep = { kind: 'core'; liveRatioMax: number } | { kind: 'evacuate'; segment: number };
+
+type SegmentSpace = SpaceReport['segments'][number];
+
+function liveRatio(segment: SegmentSpace): number {
+  return segment.liveBytes / segment.writtenBytes;
+}
+
+/** Whether appends of `pieces` bytes, in order, fit in `roomBytes` and `segments` new segments. */
+function fits(pieces: readonly number[], roomBytes: number, segments: number,
+  segmentBytes: number): boolean {
+  let room = roomBytes;
+  let left = segments;
+  for (const bytes of pieces) {
+    if (bytes > room) {
+      if (left-- <= 0) return false;
+      room = segmentBytes;
+    }
+    room -= bytes;
+  }
+  return true;
+}
 
 /** Errors after which the controller stops acknowledging anything (fail-stop). */
 const FATAL: ReadonlySet<ErrorCode> = new Set<ErrorCode>(
@@ -92,10 +132,13 @@ export class MessageStore {
   readonly #options: StoreOptions;
   #inflight = 0;
   #idle: (() => void) | undefined;
-  #compaction: Promise<void> | undefined;
+  #compaction: Promise<boolean> | undefined;
   #compactions = 0;
   #movedRecords = 0;
   #spaceCheckedAt = -Infinity;
+  /** Free segments beyond the reserve at the last look, and record bytes appended since. */
+  #spareSeen = Infinity;
+  #appendedBytes = 0;
   #failure: SanmqError | undefined;
   /** Told of every move so that addresses held outside the index are updated too. */
   onMoves: (moves: Map<number, number>) => void = () => undefined;
@@ -145,23 +188,40 @@ export class MessageStore {
 
   /**
    * Appends records to a page set, releasing `release` (addresses of that page set) in the
-   * same atomic chunk; resolves once durable. A full LUN gets one compaction and one retry.
+   * same atomic chunk; resolves once durable. A full LUN is compacted and the append retried.
    */
   append(pageSet: number, records: Buffer[], release: Addresses = []): Promise<number[]> {
-    return this.#gated(async () => {
-      const attempt = () => {
-        const list = typeof release === 'function' ? release() : release;
-        return this.lun.append(pageSet, records.length === 1 ? records[0] as Buffer : records,
-          list.length > 0 ? { release: list } : undefined);
-      };
+    const attempt = () => this.#gated(() => {
+      const list = typeof release === 'function' ? release() : release;
+      return this.lun.append(pageSet, records.length === 1 ? records[0] as Buffer : records,
+        list.length > 0 ? { release: list } : undefined);
+    });
+    return this.#retryWhenFull(attempt).then((addresses) => {
+      for (const record of records) this.#appendedBytes += record.length;
+      this.#maybeCompact();
+      return addresses;
+    });
+  }
+
+  /**
+   * Runs `attempt` (a gated operation) again after compaction when it meets a full LUN. The
+   * retry waits outside the gate, since compaction waits for every operation in it to leave.
+   * E_LUN_FULL reaches the caller only when compaction frees nothing and no segment beyond
+   * the reserve is free: when live records fill the LUN.
+   */
+  async #retryWhenFull<T>(attempt: () => Promise<T>): Promise<T> {
+    for (let retry = 0; ; retry++) {
       try {
         return await attempt();
       } catch (error) {
         if (!(error instanceof SanmqError) || error.code !== 'E_LUN_FULL') throw error;
+        if (retry >= FULL_RETRIES_MAX || this.#failure !== undefined) throw error;
+        const progressed = await (this.#compaction ?? this.#start(this.#spaceGoal()))
+          .catch(() => false);
+        const space = this.lun.space();
+        if (!progressed && space.freeSegments <= space.reservedSegments) throw error;
       }
-      await this.#compactInside(0.9);
-      return await attempt();
-    });
+    }
   }
 
   /** Releases records durably, in as many chunks as the core needs. */
@@ -211,6 +271,11 @@ export class MessageStore {
     this.#cache.delete(slot);
   }
 
+  /** Bytes of non-persistent records held in memory. */
+  get nonPersistentBytes(): number {
+    return this.#nonPersistentBytes;
+  }
+
   stats(): StoreStats {
     return {
       cacheBytes: this.#cache.bytes,
@@ -226,39 +291,43 @@ export class MessageStore {
   /** Compacts when free space is short; never more than one compaction at a time. */
   #maybeCompact(): void {
     if (this.#compaction !== undefined || this.#failure !== undefined || this.lun.closed) return;
-    // space() walks every segment: look at most once every few milliseconds.
+    // space() walks every segment: look once every few milliseconds, and sooner when appends
+    // may have used half of the free segments that the last look found above the goal.
     const now = performance.now();
-    if (now - this.#spaceCheckedAt < SPACE_CHECK_MS) return;
+    const goal = this.#spaceGoal();
+    const segmentBytes = this.lun.geometry.segmentBytes;
+    const soon = this.#appendedBytes >= Math.max(segmentBytes / 8,
+      (this.#spareSeen - (goal.spareSegments as number)) * segmentBytes / 2);
+    if (now - this.#spaceCheckedAt < SPACE_CHECK_MS && !soon) return;
     this.#spaceCheckedAt = now;
+    this.#appendedBytes = 0;
     const space = this.lun.space();
-    const spare = space.freeSegments - space.reservedSegments;
-    if (spare >= Math.max(2, space.segmentCount * this.#options.compactBelowFreeRatio)) return;
-    this.compact(0.5).catch(() => undefined);
+    this.#spareSeen = space.freeSegments - space.reservedSegments;
+    if (this.#nextStep(space, goal, new Set()) === undefined) return;
+    this.#start(goal).catch(() => undefined);
+  }
+
+  /** Compaction driven by free space: see compactBelowFreeRatio. */
+  #spaceGoal(): CompactionGoal {
+    const segmentCount = this.lun.geometry.segmentCount;
+    return { liveRatioMax: LIVE_RATIO_CEILING,
+      spareSegments: Math.max(2, segmentCount * this.#options.compactBelowFreeRatio) };
   }
 
   /** Moves live records out of sparse segments (the gate is closed meanwhile). */
   compact(liveRatioMax: number): Promise<void> {
+    return this.#start({ liveRatioMax, spareSegments: undefined }).then(() => undefined);
+  }
+
+  /** Starts a compaction (or joins the one running); resolves whether it moved anything. */
+  #start(goal: CompactionGoal): Promise<boolean> {
     this.check();
     if (this.#compaction !== undefined) return this.#compaction;
-    const run = this.#closeGate().then(() => this.#compactNow(liveRatioMax));
+    const run = this.#closeGate().then(() => this.#compactNow(goal));
     this.#compaction = run.finally(() => {
       this.#compaction = undefined;
     });
     return this.#compaction;
-  }
-
-  /** Compaction from inside the gate (an append that met a full LUN). */
-  async #compactInside(liveRatioMax: number): Promise<void> {
-    if (this.#compaction !== undefined) {
-      // Another compaction waits for this operation to leave the gate; do not wait for it.
-      return;
-    }
-    this.#inflight--;
-    try {
-      await this.compact(liveRatioMax);
-    } finally {
-      this.#inflight++;
-    }
   }
 
   async #closeGate(): Promise<void> {
@@ -269,22 +338,157 @@ export class MessageStore {
     this.#idle = undefined;
   }
 
-  async #compactNow(liveRatioMax: number): Promise<void> {
-    try {
-      for (let round = 0; round < 8; round++) {
-        const result = await this.lun.compact({ liveRatioMax, segmentsMax: 4 });
-        if (result.moved.length === 0 && result.segments.length === 0) break;
-        this.#compactions++;
-        this.#movedRecords += result.moved.length;
-        const moves = new Map<number, number>();
-        for (const { from, to } of result.moved) moves.set(from, to);
-        this.#applyMoves(moves);
-        const space = this.lun.space();
-        if (space.freeSegments - space.reservedSegments >= space.segmentCount / 4) break;
+  /**
+   * Compacts one segment per step. The core is asked for one segment per call: a call that
+   * fails has moved nothing, so no address the controller holds goes stale (the core reports
+   * the moves of a call only when the whole call succeeds).
+   */
+  async #compactNow(goal: CompactionGoal): Promise<boolean> {
+    let moved = false;
+    const evacuated = new Set<number>();
+    for (let step = 0; step < this.lun.geometry.segmentCount; step++) {
+      const next = this.#nextStep(this.lun.space(), goal, evacuated);
+      if (process.env['SPACE_DEBUG']) { const sp = this.lun.space(); console.error('STEP', JSON.stringify(next), 'free', sp.freeSegments, 'freeing', sp.segments.filter((x) => x.freeing).length, 'goal', goal.spareSegments, sp.segments.filter((x) => !x.tail && x.liveRecords > 0).map((x) => `${x.index}:${(x.liveBytes / x.writtenBytes).toFixed(2)}/${x.dependsOn}`).join(' ')); }
+      if (next === undefined) break;
+      if (next.kind === 'evacuate') {
+        evacuated.add(next.segment);
+        if (await this.#evacuate(next.segment)) moved = true;
+        continue;
       }
-    } catch (error) {
-      throw this.#classify(error);
+      let result;
+      try {
+        result = await this.lun.compact({ liveRatioMax: next.liveRatioMax, segmentsMax: 1 });
+      } catch (error) {
+        const coded = this.#classify(error);
+        if (coded.code === 'E_LUN_FULL') break;
+        throw coded;
+      }
+      if (result.segments.length === 0) break;
+      this.#compactions++;
+      this.#movedRecords += result.moved.length;
+      const moves = new Map<number, number>();
+      for (const { from, to } of result.moved) moves.set(from, to);
+      this.#applyMoves(moves);
+      moved = true;
     }
+    return moved;
+  }
+
+  /**
+   * The next step of a compaction, or undefined when there is none or the goal is reached.
+   * The core compacts the sparsest segment first. A segment holding releases of records in
+   * older segments is freed only after them (docs/FORMAT.md, "Reclaiming space"); when
+   * consumers take messages out of order nearly every segment holds such releases, so space
+   * comes back oldest segment first, and emptying sparse younger segments frees nothing until
+   * then. So, driven by free space, compaction frees a segment that depends on no older one:
+   * through the core when it is also the sparsest (or the sparser ones are cheap to move
+   * first), else by evacuating its messages. Moved records must fit in the rest of the tail
+   * and the free segments: the core may use the reserve but one segment, kept for releases;
+   * evacuation appends data, which the reserve does not take.
+   */
+  #nextStep(space: SpaceReport, goal: CompactionGoal, evacuated: ReadonlySet<number>):
+  CompactionStep | undefined {
+    const freeing = space.segments.filter((segment) => segment.freeing).length;
+    const spare = space.freeSegments - space.reservedSegments;
+    if (goal.spareSegments !== undefined && spare + freeing >= goal.spareSegments) return undefined;
+    const candidates = space.segments
+      .filter((segment) => !segment.tail && !segment.freeing && segment.liveRecords > 0 &&
+        liveRatio(segment) <= goal.liveRatioMax)
+      .sort((a, b) => liveRatio(a) - liveRatio(b) || a.index - b.index);
+    const first = candidates[0];
+    if (first === undefined) return undefined;
+    const tail = space.segments.find((segment) => segment.tail &&
+      segment.pageSet === PAGE_SET_MESSAGES);
+    const roomBytes = tail === undefined ? 0 : space.segmentBytes - tail.writtenBytes;
+    const slackBytes = 2 * this.lun.geometry.blockBytes;
+    const core = (count: number) => fits(candidates.slice(0, count)
+      .map((segment) => segment.liveBytes + slackBytes), roomBytes, space.freeSegments - 1,
+    space.segmentBytes);
+    const step: CompactionStep = { kind: 'core', liveRatioMax: liveRatio(first) };
+    if (goal.spareSegments === undefined) return core(1) ? step : undefined;
+    if (first.dependsOn === 0 && core(1)) return step;
+    const target = candidates.filter((segment) => segment.pageSet === PAGE_SET_MESSAGES &&
+      segment.dependsOn === 0 && !evacuated.has(segment.index))
+      .sort((a, b) => a.liveBytes - b.liveBytes)[0];
+    if (target !== undefined) {
+      const batchBytes = this.#evacuationBatchBytes();
+      const pieces = Array.from({ length: Math.ceil(target.liveBytes / batchBytes) },
+        () => batchBytes + slackBytes);
+      if (fits(pieces, roomBytes, spare, space.segmentBytes)) {
+        return { kind: 'evacuate', segment: target.index };
+      }
+    }
+    const unblocked = candidates.findIndex((segment) => segment.dependsOn === 0);
+    return unblocked >= 0 && core(unblocked + 1) ? step : undefined;
+  }
+
+  #evacuationBatchBytes(): number {
+    const geometry = this.lun.geometry;
+    return Math.min(geometry.appendBytesMax - 2 * geometry.blockBytes, geometry.segmentBytes / 4);
+  }
+
+  /**
+   * Moves the queued messages out of one segment by appending their records again, each
+   * append releasing the copies it replaces (as a backout rewrites a message), in appends
+   * that share flushes. Runs with the gate closed. Records that no index slot names (unit
+   * records, spilled puts of open units) stay; the core moves them once the segment is the
+   * sparsest. Returns whether anything moved.
+   */
+  async #evacuate(segment: number): Promise<boolean> {
+    const index = this.index;
+    const geometry = this.lun.geometry;
+    const slots: number[] = [];
+    for (let slot = 0; slot < index.capacity; slot++) {
+      const address = index.address[slot] as number;
+      if (address === NO_ADDRESS) continue;
+      const offset = addressOffset(address) - geometry.logRegionOffset;
+      if (Math.floor(offset / geometry.segmentBytes) === segment) slots.push(slot);
+    }
+    const records = await Promise.all(slots.map((slot) =>
+      this.#cache.get(slot) ?? this.lun.read(index.address[slot] as number)))
+      .catch((error: unknown) => {
+        throw this.#classify(error);
+      });
+    const batches: number[][] = [];
+    let bytes = Infinity;
+    records.forEach((record, i) => {
+      const encoded = (constants.recordHeaderBytes + record.length + 7) & ~7;
+      const batch = batches[batches.length - 1];
+      if (batch === undefined || bytes + encoded > this.#evacuationBatchBytes() ||
+        batch.length >= constants.appendRecordsMax) {
+        batches.push([i]);
+        bytes = encoded;
+      } else {
+        batch.push(i);
+        bytes += encoded;
+      }
+    });
+    const results = await Promise.allSettled(batches.map((batch) =>
+      this.lun.append(PAGE_SET_MESSAGES, batch.map((i) => records[i] as Buffer),
+        { release: batch.map((i) => index.address[slots[i] as number] as number) })));
+    const moves = new Map<number, number>();
+    let failure: unknown;
+    results.forEach((result, b) => {
+      if (result.status === 'rejected') {
+        failure ??= result.reason;
+        return;
+      }
+      (batches[b] as number[]).forEach((i, k) => {
+        const slot = slots[i] as number;
+        moves.set(index.address[slot] as number, result.value[k] as number);
+        index.address[slot] = result.value[k] as number;
+      });
+    });
+    if (moves.size > 0) {
+      this.#compactions++;
+      this.#movedRecords += moves.size;
+      this.onMoves(moves);
+    }
+    if (failure !== undefined) {
+      const coded = this.#classify(failure);
+      if (coded.code !== 'E_LUN_FULL') throw coded;
+    }
+    return moves.size > 0;
   }
 
   #applyMoves(moves: Map<number, number>): void {

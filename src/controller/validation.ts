@@ -183,3 +183,14 @@ export function validateGet(options: unknown, waitMsMax: number): {
     correlationId: id(o['correlationId'], 'options.correlationId'),
   };
 }
+
+export function validateBrowse(options: unknown): {
+  messageId: Uint8Array | undefined; correlationId: Uint8Array | undefined;
+} {
+  const o = options === undefined ? {} : object(options, 'options');
+  known(o, ['messageId', 'correlationId'], 'browse options');
+  return {
+    messageId: id(o['messageId'], 'options.messageId'),
+    correlationId: id(o['correlationId'], 'options.correlationId'),
+  };
+}
