@@ -181,3 +181,17 @@ t.test('no trigger message is put when the initiation queue is not defined', asy
   t.equal(controller.queue('Q1').depth, 1, 'the put itself succeeds');
   t.equal(controller.stats().messages, 1, 'no trigger message anywhere');
 });
+
+t.test('FIRST and DEPTH triggers do not fire while the queue is open for input', async (t) => {
+  const { controller } = await mountFresh(t);
+  await defineTriggered(controller, { triggerType: 'first' });
+  const reader = controller.session();
+  reader.open('Q1', 'shared');
+  const writer = controller.session();
+  await writer.put('Q1', { body: 'a' });
+  t.equal(triggers(controller), 0, 'an application already has the queue open to get it');
+  await reader.get('Q1');
+  await reader.close();
+  await writer.put('Q1', { body: 'b' });
+  t.equal(triggers(controller), 1, 'fires once nobody has it open');
+});

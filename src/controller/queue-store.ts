@@ -147,6 +147,9 @@ export class QueueStore {
     const a = queue.attributes;
     if (!a.triggerControl || a.triggerType === 'none' || a.initiationQueue === '') return;
     if (a.getInhibited) return;
+    // IBM MQ: FIRST and DEPTH fire only while no application has the queue open for input
+    // (one that has will see the messages anyway).
+    if (a.triggerType !== 'every' && queue.openInput > 0) return;
     const eligibleNew = a.triggerMessagePriority === 0 ? count
       : priorities.filter((p) => p >= a.triggerMessagePriority).length;
     if (eligibleNew === 0) return;
