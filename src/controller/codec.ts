@@ -157,7 +157,14 @@ class Writer {
   finish(): Buffer {
     return Buffer.from(this.#bytes.buffer, this.#bytes.byteOffset, this.length);
   }
+
+  copyTo(target: Uint8Array, at: number): void {
+    target.set(this.#bytes.subarray(0, this.length), at);
+  }
 }
+
+/** The encoder's reusable writer (JavaScript runs one encode at a time; callers copy out). */
+const scratch = new Writer(1024);
 
 /** A bounds-checked reader; running past the end is corruption, never a crash. */
 class Reader {
@@ -279,9 +286,22 @@ function readProperties(reader: Reader): Properties {
  * length-prefixed UTF-8, the properties, the dead-letter header when flag 1 is set, the body.
  */
 export function encodeMessage(fields: MessageFields): Buffer {
-  const writer = new Writer(MESSAGE_HEAD_BYTES + 64 + fields.body.length);
-  writer.skip(MESSAGE_HEAD_BYTES);
-  const view = writer.view;
+  // The part between head and body goes to a scratch writer first, so that the record is
+  // allocated once at its exact size (one copy of the body, no growth, no zero-fill).
+  const middle = scratch;
+  middle.length = 0;
+  middle.text(fields.replyToQueue);
+  middle.text(fields.replyToQueueManager);
+  middle.text(fields.format);
+  writeProperties(middle, fields.properties);
+  if (fields.deadLetter !== undefined) {
+    middle.u32(fields.deadLetter.reason);
+    middle.text(fields.deadLetter.originalQueue);
+    middle.f64(fields.deadLetter.movedAt);
+  }
+  const record = Buffer.allocUnsafeSlow(MESSAGE_HEAD_BYTES + middle.length + fields.body.length);
+  record.fill(0, 0, MESSAGE_HEAD_BYTES);
+  const view = new DataView(record.buffer, record.byteOffset, record.byteLength);
   view.setUint8(0, RECORD_MESSAGE);
   view.setUint8(1, CODEC_VERSION);
   view.setUint16(2, fields.deadLetter === undefined ? 0 : FLAG_DEAD_LETTER, true);
@@ -293,19 +313,10 @@ export function encodeMessage(fields: MessageFields): Buffer {
   view.setUint8(40, fields.priority);
   view.setUint16(42, Math.min(fields.backoutCount, 0xffff), true);
   view.setUint32(44, fields.body.length, true);
-  writer.text(fields.replyToQueue);
-  writer.text(fields.replyToQueueManager);
-  writer.text(fields.format);
-  writeProperties(writer, fields.properties);
-  if (fields.deadLetter !== undefined) {
-    writer.u32(fields.deadLetter.reason);
-    writer.text(fields.deadLetter.originalQueue);
-    writer.f64(fields.deadLetter.movedAt);
-  }
-  writer.bytes(fields.body);
-  const record = writer.finish();
   record.set(fields.messageId, 48);
   record.set(fields.correlationId, 72);
+  middle.copyTo(record, MESSAGE_HEAD_BYTES);
+  record.set(fields.body, MESSAGE_HEAD_BYTES + middle.length);
   return record;
 }
 
