@@ -38,9 +38,18 @@ interface CompactionGoal {
 }
 
 /** What a compaction does next: the core compacts the sparsest segment, or one is evacuated. */
-type CompactionStep = { kind: 'core'; liveRatioMax: number } | { kind: 'evacuate'; segment: number };
+type CompactionStep =
+  | { kind: 'core'; liveRatioMax: number }
+  | { kind: 'evacuate'; segment: number };
 
 type SegmentSpace = SpaceReport['segments'][number];
+
+/** A queued message that evacuation moves: its index slot, its address and its record. */
+interface Evacuee {
+  slot: number;
+  source: number;
+  record: Buffer;
+}
 
 function liveRatio(segment: SegmentSpace): number {
   return segment.liveBytes / segment.writtenBytes;
@@ -314,9 +323,14 @@ export class MessageStore {
       spareSegments: Math.max(2, segmentCount * this.#options.compactBelowFreeRatio) };
   }
 
-  /** Moves live records out of sparse segments (the gate is closed meanwhile). */
-  compact(liveRatioMax: number): Promise<void> {
-    return this.#start({ liveRatioMax, spareSegments: undefined }).then(() => undefined);
+  /**
+   * Moves live records out of every segment whose live share is at most `liveRatioMax`, as
+   * far as free space allows (the gate is closed meanwhile). A compaction that free space
+   * started is let finish first: it stops at its goal, before this one's.
+   */
+  async compact(liveRatioMax: number): Promise<void> {
+    while (this.#compaction !== undefined) await this.#compaction.catch(() => false);
+    await this.#start({ liveRatioMax, spareSegments: undefined });
   }
 
   /** Starts a compaction (or joins the one running); resolves whether it moved anything. */
@@ -348,7 +362,6 @@ export class MessageStore {
     const evacuated = new Set<number>();
     for (let step = 0; step < this.lun.geometry.segmentCount; step++) {
       const next = this.#nextStep(this.lun.space(), goal, evacuated);
-      if (process.env['SPACE_DEBUG']) { const sp = this.lun.space(); console.error('STEP', JSON.stringify(next), 'free', sp.freeSegments, 'freeing', sp.segments.filter((x) => x.freeing).length, 'goal', goal.spareSegments, sp.segments.filter((x) => !x.tail && x.liveRecords > 0).map((x) => `${x.index}:${(x.liveBytes / x.writtenBytes).toFixed(2)}/${x.dependsOn}`).join(' ')); }
       if (next === undefined) break;
       if (next.kind === 'evacuate') {
         evacuated.add(next.segment);
@@ -395,31 +408,48 @@ export class MessageStore {
       .filter((segment) => !segment.tail && !segment.freeing && segment.liveRecords > 0 &&
         liveRatio(segment) <= goal.liveRatioMax)
       .sort((a, b) => liveRatio(a) - liveRatio(b) || a.index - b.index);
-    const first = candidates[0];
-    if (first === undefined) return undefined;
     const tail = space.segments.find((segment) => segment.tail &&
       segment.pageSet === PAGE_SET_MESSAGES);
     const roomBytes = tail === undefined ? 0 : space.segmentBytes - tail.writtenBytes;
-    const slackBytes = 2 * this.lun.geometry.blockBytes;
-    const core = (count: number) => fits(candidates.slice(0, count)
-      .map((segment) => segment.liveBytes + slackBytes), roomBytes, space.freeSegments - 1,
-    space.segmentBytes);
-    const step: CompactionStep = { kind: 'core', liveRatioMax: liveRatio(first) };
+    const core = (count: number) => count >= 1 && count <= candidates.length &&
+      fits(candidates.slice(0, count).map((segment) => segment.liveBytes + this.#slackBytes()),
+        roomBytes, space.freeSegments - 1, space.segmentBytes);
+    const first = candidates[0];
+    const step: CompactionStep | undefined = first === undefined ? undefined
+      : { kind: 'core', liveRatioMax: liveRatio(first) };
     if (goal.spareSegments === undefined) return core(1) ? step : undefined;
-    if (first.dependsOn === 0 && core(1)) return step;
-    const target = candidates.filter((segment) => segment.pageSet === PAGE_SET_MESSAGES &&
-      segment.dependsOn === 0 && !evacuated.has(segment.index))
-      .sort((a, b) => a.liveBytes - b.liveBytes)[0];
-    if (target !== undefined) {
-      const batchBytes = this.#evacuationBatchBytes();
-      const pieces = Array.from({ length: Math.ceil(target.liveBytes / batchBytes) },
-        () => batchBytes + slackBytes);
-      if (fits(pieces, roomBytes, spare, space.segmentBytes)) {
-        return { kind: 'evacuate', segment: target.index };
-      }
-    }
+    if (first?.dependsOn === 0 && core(1)) return step;
+    const target = this.#evacuationTarget(space, roomBytes, evacuated);
+    if (target !== undefined) return { kind: 'evacuate', segment: target };
     const unblocked = candidates.findIndex((segment) => segment.dependsOn === 0);
-    return unblocked >= 0 && core(unblocked + 1) ? step : undefined;
+    return core(unblocked + 1) ? step : undefined;
+  }
+
+  /**
+   * The segment of messages to evacuate: one that depends on no older segment, with the
+   * fewest live bytes (a segment that the moves of compaction sealed part-written counts with
+   * its unused rest, which the core's live share does not see), if they fit in the rest of
+   * the tail and the free segments beyond the reserve.
+   */
+  #evacuationTarget(space: SpaceReport, roomBytes: number, evacuated: ReadonlySet<number>):
+  number | undefined {
+    const target = space.segments
+      .filter((segment) => segment.pageSet === PAGE_SET_MESSAGES && !segment.tail &&
+        !segment.freeing && segment.liveRecords > 0 && segment.dependsOn === 0 &&
+        segment.liveBytes <= LIVE_RATIO_CEILING * space.segmentBytes &&
+        !evacuated.has(segment.index))
+      .sort((a, b) => a.liveBytes - b.liveBytes)[0];
+    if (target === undefined) return undefined;
+    const batchBytes = this.#evacuationBatchBytes();
+    const pieces = Array.from({ length: Math.ceil(target.liveBytes / batchBytes) },
+      () => batchBytes + this.#slackBytes());
+    const spare = space.freeSegments - space.reservedSegments;
+    return fits(pieces, roomBytes, spare, space.segmentBytes) ? target.index : undefined;
+  }
+
+  /** Room a chunk needs beyond its records: its header and the padding to a block. */
+  #slackBytes(): number {
+    return 2 * this.lun.geometry.blockBytes;
   }
 
   #evacuationBatchBytes(): number {
@@ -430,25 +460,71 @@ export class MessageStore {
   /**
    * Moves the queued messages out of one segment by appending their records again, each
    * append releasing the copies it replaces (as a backout rewrites a message), in appends
-   * that share flushes. Runs with the gate closed. Records that no index slot names (unit
-   * records, spilled puts of open units) stay; the core moves them once the segment is the
-   * sparsest. Returns whether anything moved.
+   * that share flushes. Runs with the gate closed, but the index still changes meanwhile:
+   * operations that left the gate just before it closed finish in their continuations (a get
+   * frees its slot, a commit inserts messages, perhaps into that slot). So the addresses are
+   * taken once, when the segment is scanned: a message gotten meanwhile is dead by then, and
+   * its read or its append rejects with E_NOT_LIVE and writes nothing. Records that no index
+   * slot names (unit records, spilled puts of open units) stay; the core moves them once the
+   * segment is the sparsest. Returns whether anything moved.
    */
   async #evacuate(segment: number): Promise<boolean> {
+    const scanned = this.#messagesIn(segment);
+    const reads = await Promise.allSettled(scanned.map(({ slot, source }) =>
+      this.#cache.get(slot) ?? this.lun.read(source)));
+    const moving: Evacuee[] = [];
+    reads.forEach((read, i) => {
+      const { slot, source } = scanned[i] as Omit<Evacuee, 'record'>;
+      if (read.status === 'fulfilled') moving.push({ slot, source, record: read.value });
+      else this.#skipRace(read.reason);
+    });
+    const batches = this.#evacuationBatches(moving.map(({ record }) => record));
+    const results = await Promise.allSettled(batches.map((batch) =>
+      this.lun.append(PAGE_SET_MESSAGES, batch.map((i) => (moving[i] as Evacuee).record),
+        { release: batch.map((i) => (moving[i] as Evacuee).source) })));
+    const moves = new Map<number, number>();
+    let failure: unknown;
+    results.forEach((result, b) => {
+      if (result.status === 'rejected') {
+        failure ??= result.reason;
+        return;
+      }
+      (batches[b] as number[]).forEach((i, k) => {
+        const { slot, source } = moving[i] as Evacuee;
+        // The append released `source`, so nothing else can have: the message is still there.
+        if (this.index.address[slot] !== source) {
+          failure = Errors.internal(`evacuated slot ${slot} no longer names ${source}`);
+          return;
+        }
+        moves.set(source, result.value[k] as number);
+        this.index.address[slot] = result.value[k] as number;
+      });
+    });
+    if (moves.size > 0) {
+      this.#compactions++;
+      this.#movedRecords += moves.size;
+      this.onMoves(moves);
+    }
+    if (failure !== undefined) this.#skipRace(failure);
+    return moves.size > 0;
+  }
+
+  /** The index slots whose records are in `segment`, and their addresses now. */
+  #messagesIn(segment: number): Array<Omit<Evacuee, 'record'>> {
     const index = this.index;
     const geometry = this.lun.geometry;
-    const slots: number[] = [];
+    const found: Array<Omit<Evacuee, 'record'>> = [];
     for (let slot = 0; slot < index.capacity; slot++) {
-      const address = index.address[slot] as number;
-      if (address === NO_ADDRESS) continue;
-      const offset = addressOffset(address) - geometry.logRegionOffset;
-      if (Math.floor(offset / geometry.segmentBytes) === segment) slots.push(slot);
+      const source = index.address[slot] as number;
+      if (source === NO_ADDRESS) continue;
+      const offset = addressOffset(source) - geometry.logRegionOffset;
+      if (Math.floor(offset / geometry.segmentBytes) === segment) found.push({ slot, source });
     }
-    const records = await Promise.all(slots.map((slot) =>
-      this.#cache.get(slot) ?? this.lun.read(index.address[slot] as number)))
-      .catch((error: unknown) => {
-        throw this.#classify(error);
-      });
+    return found;
+  }
+
+  /** Groups records, in order, into appends of at most an evacuation batch each. */
+  #evacuationBatches(records: readonly Buffer[]): number[][] {
     const batches: number[][] = [];
     let bytes = Infinity;
     records.forEach((record, i) => {
@@ -463,32 +539,13 @@ export class MessageStore {
         bytes += encoded;
       }
     });
-    const results = await Promise.allSettled(batches.map((batch) =>
-      this.lun.append(PAGE_SET_MESSAGES, batch.map((i) => records[i] as Buffer),
-        { release: batch.map((i) => index.address[slots[i] as number] as number) })));
-    const moves = new Map<number, number>();
-    let failure: unknown;
-    results.forEach((result, b) => {
-      if (result.status === 'rejected') {
-        failure ??= result.reason;
-        return;
-      }
-      (batches[b] as number[]).forEach((i, k) => {
-        const slot = slots[i] as number;
-        moves.set(index.address[slot] as number, result.value[k] as number);
-        index.address[slot] = result.value[k] as number;
-      });
-    });
-    if (moves.size > 0) {
-      this.#compactions++;
-      this.#movedRecords += moves.size;
-      this.onMoves(moves);
-    }
-    if (failure !== undefined) {
-      const coded = this.#classify(failure);
-      if (coded.code !== 'E_LUN_FULL') throw coded;
-    }
-    return moves.size > 0;
+    return batches;
+  }
+
+  /** A record gotten meanwhile (E_NOT_LIVE) or a full LUN leaves records where they are. */
+  #skipRace(error: unknown): void {
+    const coded = this.#classify(error);
+    if (coded.code !== 'E_NOT_LIVE' && coded.code !== 'E_LUN_FULL') throw coded;
   }
 
   #applyMoves(moves: Map<number, number>): void {

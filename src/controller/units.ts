@@ -138,10 +138,14 @@ export class Syncpoint {
     } catch (error) {
       // The put failed, so it must not commit with the unit: take it out again (a spilled
       // record of it is an uncommitted put on the LUN, released now or at the next mount).
+      // Released while still in the unit, where compaction keeps its address current.
+      if (put.address !== NO_ADDRESS) {
+        await this.#queues.store.release(() => [put.address]).catch(() => undefined);
+      } else {
+        unit.heldBytes -= encodedBytes(put.fields.record);
+      }
       unit.puts.splice(unit.puts.indexOf(put), 1);
       put.queue.uncommittedPuts--;
-      if (put.address === NO_ADDRESS) unit.heldBytes -= encodedBytes(put.fields.record);
-      else this.#queues.store.release(() => [put.address]).catch(() => undefined);
       throw error;
     }
   }
