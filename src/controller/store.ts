@@ -7,8 +7,16 @@
  * address again.
  */
 import { Errors, SanmqError, fromNative, type ErrorCode } from '../errors.js';
-import { addressOffset, type Lun, type SpaceReport } from '../storage/lun.js';
+import { addressOffset, type Lun } from '../storage/lun.js';
 import { constants } from '../storage/binding.js';
+import { RecordCache } from './cache.js';
+import {
+  LIVE_RATIO_CEILING,
+  nextStep,
+  PAGE_SET_MESSAGES,
+  type CompactionGoal,
+  type PlanSizes,
+} from './compaction-plan.js';
 import { MessageIndex, NO_ADDRESS } from './message-index.js';
 
 /**
@@ -19,55 +27,16 @@ export type Addresses = readonly number[] | (() => readonly number[]);
 
 export const PAGE_SET_CATALOG = 0;
 const SPACE_CHECK_MS = 20;
-export const PAGE_SET_MESSAGES = 1;
+export { PAGE_SET_MESSAGES };
 
-/** The largest live share of a segment that compaction moves out (the core's own limit). */
-const LIVE_RATIO_CEILING = 0.9;
 /** How many times an append that met a full LUN is retried after compaction. */
 const FULL_RETRIES_MAX = 4;
-
-/** What one compaction aims at. */
-interface CompactionGoal {
-  /** Only segments whose live bytes are at most this share of their written bytes. */
-  liveRatioMax: number;
-  /**
-   * Driven by free space: stop once this many segments beyond the reserve are free or being
-   * freed, and move records only where that frees a segment now (see #nextStep).
-   */
-  spareSegments: number | undefined;
-}
-
-/** What a compaction does next: the core compacts the sparsest segment, or one is evacuated. */
-type CompactionStep =
-  | { kind: 'core'; liveRatioMax: number }
-  | { kind: 'evacuate'; segment: number };
-
-type SegmentSpace = SpaceReport['segments'][number];
 
 /** A queued message that evacuation moves: its index slot, its address and its record. */
 interface Evacuee {
   slot: number;
   source: number;
   record: Buffer;
-}
-
-function liveRatio(segment: SegmentSpace): number {
-  return segment.liveBytes / segment.writtenBytes;
-}
-
-/** Whether appends of `pieces` bytes, in order, fit in `roomBytes` and `segments` new segments. */
-function fits(pieces: readonly number[], roomBytes: number, segments: number,
-  segmentBytes: number): boolean {
-  let room = roomBytes;
-  let left = segments;
-  for (const bytes of pieces) {
-    if (bytes > room) {
-      if (left-- <= 0) return false;
-      room = segmentBytes;
-    }
-    room -= bytes;
-  }
-  return true;
 }
 
 /** Errors after which the controller stops acknowledging anything (fail-stop). */
@@ -88,48 +57,6 @@ export interface StoreStats {
   nonPersistentBytes: number;
   compactions: number;
   movedRecords: number;
-}
-
-/**
- * A bounded cache of records by index slot. When it is full it admits nothing new rather than
- * evicting: queues are consumed oldest first, so the records already cached are the ones the
- * next gets want, and a backlog larger than the cache is read from the LUN only past its head.
- */
-class RecordCache {
-  readonly #entries = new Map<number, Buffer>();
-  readonly #bytesMax: number;
-  bytes = 0;
-  hits = 0;
-  misses = 0;
-
-  constructor(bytesMax: number) {
-    this.#bytesMax = bytesMax;
-  }
-
-  get size(): number {
-    return this.#entries.size;
-  }
-
-  get(slot: number): Buffer | undefined {
-    const record = this.#entries.get(slot);
-    if (record === undefined) this.misses++;
-    else this.hits++;
-    return record;
-  }
-
-  set(slot: number, record: Buffer): void {
-    this.delete(slot);
-    if (this.bytes + record.length > this.#bytesMax) return;
-    this.#entries.set(slot, record);
-    this.bytes += record.length;
-  }
-
-  delete(slot: number): void {
-    const record = this.#entries.get(slot);
-    if (record === undefined) return;
-    this.#entries.delete(slot);
-    this.bytes -= record.length;
-  }
 }
 
 export class MessageStore {
@@ -312,7 +239,7 @@ export class MessageStore {
     this.#appendedBytes = 0;
     const space = this.lun.space();
     this.#spareSeen = space.freeSegments - space.reservedSegments;
-    if (this.#nextStep(space, goal, new Set()) === undefined) return;
+    if (nextStep(space, goal, new Set(), this.#planSizes()) === undefined) return;
     this.#start(goal).catch(() => undefined);
   }
 
@@ -361,7 +288,7 @@ export class MessageStore {
     let moved = false;
     const evacuated = new Set<number>();
     for (let step = 0; step < this.lun.geometry.segmentCount; step++) {
-      const next = this.#nextStep(this.lun.space(), goal, evacuated);
+      const next = nextStep(this.lun.space(), goal, evacuated, this.#planSizes());
       if (next === undefined) break;
       if (next.kind === 'evacuate') {
         evacuated.add(next.segment);
@@ -387,64 +314,8 @@ export class MessageStore {
     return moved;
   }
 
-  /**
-   * The next step of a compaction, or undefined when there is none or the goal is reached.
-   * The core compacts the sparsest segment first. A segment holding releases of records in
-   * older segments is freed only after them (docs/FORMAT.md, "Reclaiming space"); when
-   * consumers take messages out of order nearly every segment holds such releases, so space
-   * comes back oldest segment first, and emptying sparse younger segments frees nothing until
-   * then. So, driven by free space, compaction frees a segment that depends on no older one:
-   * through the core when it is also the sparsest (or the sparser ones are cheap to move
-   * first), else by evacuating its messages. Moved records must fit in the rest of the tail
-   * and the free segments: the core may use the reserve but one segment, kept for releases;
-   * evacuation appends data, which the reserve does not take.
-   */
-  #nextStep(space: SpaceReport, goal: CompactionGoal, evacuated: ReadonlySet<number>):
-  CompactionStep | undefined {
-    const freeing = space.segments.filter((segment) => segment.freeing).length;
-    const spare = space.freeSegments - space.reservedSegments;
-    if (goal.spareSegments !== undefined && spare + freeing >= goal.spareSegments) return undefined;
-    const candidates = space.segments
-      .filter((segment) => !segment.tail && !segment.freeing && segment.liveRecords > 0 &&
-        liveRatio(segment) <= goal.liveRatioMax)
-      .sort((a, b) => liveRatio(a) - liveRatio(b) || a.index - b.index);
-    const tail = space.segments.find((segment) => segment.tail &&
-      segment.pageSet === PAGE_SET_MESSAGES);
-    const roomBytes = tail === undefined ? 0 : space.segmentBytes - tail.writtenBytes;
-    const core = (count: number) => count >= 1 && count <= candidates.length &&
-      fits(candidates.slice(0, count).map((segment) => segment.liveBytes + this.#slackBytes()),
-        roomBytes, space.freeSegments - 1, space.segmentBytes);
-    const first = candidates[0];
-    const step: CompactionStep | undefined = first === undefined ? undefined
-      : { kind: 'core', liveRatioMax: liveRatio(first) };
-    if (goal.spareSegments === undefined) return core(1) ? step : undefined;
-    if (first?.dependsOn === 0 && core(1)) return step;
-    const target = this.#evacuationTarget(space, roomBytes, evacuated);
-    if (target !== undefined) return { kind: 'evacuate', segment: target };
-    const unblocked = candidates.findIndex((segment) => segment.dependsOn === 0);
-    return core(unblocked + 1) ? step : undefined;
-  }
-
-  /**
-   * The segment of messages to evacuate: one that depends on no older segment, with the
-   * fewest live bytes (a segment that the moves of compaction sealed part-written counts with
-   * its unused rest, which the core's live share does not see), if they fit in the rest of
-   * the tail and the free segments beyond the reserve.
-   */
-  #evacuationTarget(space: SpaceReport, roomBytes: number, evacuated: ReadonlySet<number>):
-  number | undefined {
-    const target = space.segments
-      .filter((segment) => segment.pageSet === PAGE_SET_MESSAGES && !segment.tail &&
-        !segment.freeing && segment.liveRecords > 0 && segment.dependsOn === 0 &&
-        segment.liveBytes <= LIVE_RATIO_CEILING * space.segmentBytes &&
-        !evacuated.has(segment.index))
-      .sort((a, b) => a.liveBytes - b.liveBytes)[0];
-    if (target === undefined) return undefined;
-    const batchBytes = this.#evacuationBatchBytes();
-    const pieces = Array.from({ length: Math.ceil(target.liveBytes / batchBytes) },
-      () => batchBytes + this.#slackBytes());
-    const spare = space.freeSegments - space.reservedSegments;
-    return fits(pieces, roomBytes, spare, space.segmentBytes) ? target.index : undefined;
+  #planSizes(): PlanSizes {
+    return { slackBytes: this.#slackBytes(), evacuationBatchBytes: this.#evacuationBatchBytes() };
   }
 
   /** Room a chunk needs beyond its records: its header and the padding to a block. */
