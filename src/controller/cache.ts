@@ -22,6 +22,15 @@ export class RecordCache {
     return this.#entries.size;
   }
 
+  has(slot: number): boolean {
+    return this.#entries.has(slot);
+  }
+
+  /** Whether `bytes` more would not fit. */
+  full(bytes: number): boolean {
+    return this.bytes + bytes > this.#bytesMax;
+  }
+
   get(slot: number): Buffer | undefined {
     const record = this.#entries.get(slot);
     if (record === undefined) this.misses++;

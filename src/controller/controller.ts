@@ -264,7 +264,7 @@ export class Controller {
         throw Errors.queueNotEmpty(name, queue.lists.count);
       }
       await this.#purge(queue);
-      await this.queues.store.release(() => [queue.catalogAddress]);
+      await this.queues.store.release(() => [queue.catalogAddress], PAGE_SET_CATALOG);
       queue.deleted = true;
       this.queues.byName.delete(name);
       this.queues.byId.delete(queue.id);

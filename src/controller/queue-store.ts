@@ -14,7 +14,7 @@ import {
   messageIds,
   type MessageFields,
 } from './codec.js';
-import { END, NO_ADDRESS, SLOT_AVAILABLE, SLOT_LOCKED } from './message-index.js';
+import { END, listOf, NO_ADDRESS, SLOT_AVAILABLE, SLOT_LOCKED } from './message-index.js';
 import { Queue, type Match } from './queue.js';
 import { MessageStore, PAGE_SET_MESSAGES } from './store.js';
 
@@ -29,6 +29,9 @@ export interface IndexFields {
 }
 
 export const MQRC_BACKOUT_THRESHOLD_REACHED = 2362;
+/** Messages read ahead after a get that missed the cache, and how far to look for them. */
+const READ_AHEAD_MAX = 64;
+const READ_AHEAD_SCAN_MAX = 256;
 export const MQRC_Q_FULL = 2053;
 
 export class QueueStore {
@@ -182,6 +185,24 @@ export class QueueStore {
       skip);
     if (slot !== END) queue.claim(index, slot);
     return slot;
+  }
+
+  /**
+   * A get had to read `slot`'s record from the LUN: read the messages after it on its queue
+   * ahead, together, since the next gets will want them (queues are read in order).
+   */
+  readAhead(queue: Queue, slot: number): void {
+    const index = this.store.index;
+    const slots: number[] = [];
+    let list = listOf(queue.fifo, index.priority[slot] as number);
+    let next = index.next[slot] as number;
+    for (let seen = 0; seen < READ_AHEAD_SCAN_MAX && slots.length < READ_AHEAD_MAX; seen++) {
+      while (next === END && list > 0) next = queue.lists.heads[--list] as number;
+      if (next === END) break;
+      if (index.state[next] === SLOT_AVAILABLE && !this.store.inMemory(next)) slots.push(next);
+      next = index.next[next] as number;
+    }
+    this.store.prefetch(slots);
   }
 
   /** Whether a claimed slot's record really has the ids asked for (the index holds hashes). */

@@ -227,6 +227,7 @@ export class Session {
         if (waitMs <= 0 || skip.size > 0) throw Errors.noMessage(queue.name);
         slot = await this.#wait(queue, match, waitMs);
       }
+      if (!queues.store.inMemory(slot)) queues.readAhead(queue, slot);
       let record: Buffer;
       try {
         record = await queues.store.record(slot);

@@ -28,6 +28,9 @@ export type Addresses = readonly number[] | (() => readonly number[]);
 export const PAGE_SET_CATALOG = 0;
 const SPACE_CHECK_MS = 20;
 export { PAGE_SET_MESSAGES };
+/** Records read ahead: those up to this size, by concurrent batches at most this many. */
+const PREFETCH_BYTES_MAX = 4096;
+const PREFETCHES_MAX = 2;
 
 /** How many times an append that met a full LUN is retried after compaction. */
 const FULL_RETRIES_MAX = 4;
@@ -72,6 +75,7 @@ export class MessageStore {
   #compactions = 0;
   #movedRecords = 0;
   #spaceCheckedAt = -Infinity;
+  #prefetching = 0;
   /** Free segments beyond the reserve at the last look, and record bytes appended since. */
   #spareSeen = Infinity;
   #appendedBytes = 0;
@@ -160,13 +164,18 @@ export class MessageStore {
     }
   }
 
-  /** Releases records durably, in as many chunks as the core needs. */
-  release(release: Addresses): Promise<void> {
+  /**
+   * Releases records of one page set (the message page set unless told) durably: up to 4096
+   * in one atomic chunk, more in as many chunks as they need, one after the other.
+   */
+  release(release: Addresses, pageSet = PAGE_SET_MESSAGES): Promise<void> {
     if (typeof release !== 'function' && release.length === 0) return Promise.resolve();
     return this.#gated(async () => {
       const addresses = typeof release === 'function' ? release() : release;
       for (let i = 0; i < addresses.length; i += constants.appendReleasesMax) {
-        await this.lun.release(addresses.slice(i, i + constants.appendReleasesMax));
+        const part = addresses.length <= constants.appendReleasesMax ? addresses
+          : addresses.slice(i, i + constants.appendReleasesMax);
+        if (part.length > 0) await this.lun.release(part, { pageSet });
       }
     }).then(() => this.#maybeCompact());
   }
@@ -182,6 +191,37 @@ export class MessageStore {
     const cached = this.#cache.get(slot);
     if (cached !== undefined) return Promise.resolve(cached);
     return this.#gated(() => this.lun.read(this.index.address[slot] as number));
+  }
+
+  /**
+   * Reads the records of `slots` ahead of the gets that will want them, in one read of the
+   * core, into the cache (as far as it has room). Records longer than PREFETCH_BYTES_MAX are
+   * left to their own reads. Best effort: a slot whose message is gotten, moved or replaced
+   * meanwhile is simply not cached.
+   */
+  prefetch(slots: readonly number[]): void {
+    if (slots.length === 0 || this.#prefetching >= PREFETCHES_MAX) return;
+    if (this.#cache.full(PREFETCH_BYTES_MAX)) return;
+    this.#prefetching++;
+    const index = this.index;
+    let addresses: number[] = [];
+    this.#gated(async () => {
+      addresses = slots.map((slot) => index.address[slot] as number);
+      const read = await this.lun.readHeads(addresses, PREFETCH_BYTES_MAX);
+      slots.forEach((slot, i) => {
+        const length = read.lengths[i] as number;
+        if (length > PREFETCH_BYTES_MAX || index.address[slot] !== addresses[i]) return;
+        const at = i * PREFETCH_BYTES_MAX;
+        this.#cache.set(slot, Buffer.from(read.heads.subarray(at, at + length)));
+      });
+    }).catch(() => undefined).finally(() => {
+      this.#prefetching--;
+    });
+  }
+
+  /** Whether a slot's record is in memory (cached, or non-persistent). */
+  inMemory(slot: number): boolean {
+    return this.index.address[slot] === NO_ADDRESS || this.#cache.has(slot);
   }
 
   /** Reads a record by address (for records outside the index: unit puts). */

@@ -249,11 +249,31 @@ export class Lun {
     }
   }
 
-  /** Releases records durably; their space is reused once whole segments are released. */
-  async release(addresses: readonly Address[]): Promise<void> {
+  /**
+   * Releases records durably; their space is reused once whole segments are released. With
+   * `options.pageSet`, the caller says that every record is of that page set (the writer checks
+   * it), which spares looking each one up; up to 4096 addresses then go in one atomic chunk.
+   */
+  async release(addresses: readonly Address[], options?: { pageSet?: number }): Promise<void> {
     this.#writable();
     if (!Array.isArray(addresses) || addresses.length === 0) {
       throw Errors.invalidArgument('addresses must be a non-empty array of addresses');
+    }
+    if (options?.pageSet !== undefined) {
+      requirePageSet(options.pageSet);
+      const appends: Array<Promise<Address[]>> = [];
+      try {
+        for (let i = 0; i < addresses.length; i += constants.appendReleasesMax) {
+          const part = new Float64Array(addresses.length <= constants.appendReleasesMax ? addresses
+            : addresses.slice(i, i + constants.appendReleasesMax));
+          part.forEach((value, k) => requireAddress(value, `addresses[${i + k}]`));
+          appends.push(this.#submit<Address[]>(this.#native.submit(options.pageSet, [], part)));
+        }
+      } catch (error) {
+        throw fromNative(error);
+      }
+      await Promise.all(appends);
+      return;
     }
     const byPageSet = new Map<number, number[]>();
     addresses.forEach((value: unknown, i) => {
@@ -345,17 +365,49 @@ export class Lun {
     } catch (error) {
       throw fromNative(error);
     }
-    for (let start = 0; start < live.addresses.length; start += batchRecords) {
-      const end = Math.min(live.addresses.length, start + batchRecords);
-      const addresses = live.addresses.subarray(start, end);
+    const total = live.addresses.length;
+    const readBatch = (start: number) => {
+      const addresses = live.addresses.subarray(start, Math.min(total, start + batchRecords));
+      const read = this.#native.readHeads(addresses, headBytes);
+      read.catch(() => undefined);  // awaited in turn below; not unhandled meanwhile
+      return { start, addresses, read };
+    };
+    // The next batch is read while the caller works through this one.
+    let next = total > 0 ? readBatch(0) : undefined;
+    while (next !== undefined) {
+      const current = next;
+      next = current.start + batchRecords < total ? readBatch(current.start + batchRecords)
+        : undefined;
       let read;
       try {
-        read = await this.#native.readHeads(addresses, headBytes);
+        read = await current.read;
       } catch (error) {
         throw fromNative(error);
       }
-      yield { addresses, seqs: live.seqs.subarray(start, end), lengths: read.lengths,
-        heads: read.heads, headBytes };
+      yield { addresses: current.addresses,
+        seqs: live.seqs.subarray(current.start, current.start + current.addresses.length),
+        lengths: read.lengths, heads: read.heads, headBytes };
+    }
+  }
+
+  /**
+   * Reads the records at `addresses` together (neighbours in one read), verifying each, and
+   * returns the first `headBytes` of each payload (zero-padded) with each payload's length: a
+   * record no longer than `headBytes` comes back whole. Rejects with E_NOT_LIVE if one of them
+   * is not live.
+   */
+  async readHeads(addresses: readonly Address[], headBytes: number):
+  Promise<{ heads: Buffer; lengths: Float64Array }> {
+    this.#open();
+    integer(headBytes, 'headBytes', 1, 4096);
+    if (!Array.isArray(addresses) || addresses.length === 0 || addresses.length > 1 << 20) {
+      throw Errors.invalidArgument('addresses must be an array of 1 to 1,048,576 addresses');
+    }
+    addresses.forEach((value: unknown, i) => requireAddress(value, `addresses[${i}]`));
+    try {
+      return await this.#native.readHeads(new Float64Array(addresses), headBytes);
+    } catch (error) {
+      throw fromNative(error);
     }
   }
 
