@@ -30,8 +30,8 @@ export interface IndexFields {
 
 export const MQRC_BACKOUT_THRESHOLD_REACHED = 2362;
 /** Messages read ahead after a get that missed the cache, and how far to look for them. */
-const READ_AHEAD_MAX = 64;
-const READ_AHEAD_SCAN_MAX = 256;
+const READ_AHEAD_MAX = 128;
+const READ_AHEAD_SCAN_MAX = 512;
 export const MQRC_Q_FULL = 2053;
 
 export class QueueStore {
@@ -193,17 +193,23 @@ export class QueueStore {
    */
   readAhead(queue: Queue, slot: number): void {
     const index = this.store.index;
-    const slots: number[] = [];
+    const store = this.store;
+    if (store.prefetching(slot)) return;
+    // The claimed message's own record comes in the same read.
+    const slots: number[] = [slot];
     let list = listOf(queue.fifo, index.priority[slot] as number);
     let next = index.next[slot] as number;
     for (let seen = 0; seen < READ_AHEAD_SCAN_MAX && slots.length < READ_AHEAD_MAX; seen++) {
       while (next === END && list > 0) next = queue.lists.heads[--list] as number;
       if (next === END) break;
-      if (index.state[next] === SLOT_AVAILABLE && !this.store.inMemory(next)) slots.push(next);
+      if (index.state[next] === SLOT_AVAILABLE && !store.inMemory(next) && !store.prefetching(next)) {
+        slots.push(next);
+      }
       next = index.next[next] as number;
     }
-    this.store.prefetch(slots);
+    store.prefetch(slots);
   }
+
 
   /** Whether a claimed slot's record really has the ids asked for (the index holds hashes). */
   matches(record: Buffer, match: Match): boolean {

@@ -30,7 +30,7 @@ const SPACE_CHECK_MS = 20;
 export { PAGE_SET_MESSAGES };
 /** Records read ahead: those up to this size, by concurrent batches at most this many. */
 const PREFETCH_BYTES_MAX = 4096;
-const PREFETCHES_MAX = 2;
+const PREFETCHES_MAX = 4;
 
 /** How many times an append that met a full LUN is retried after compaction. */
 const FULL_RETRIES_MAX = 4;
@@ -76,6 +76,8 @@ export class MessageStore {
   #movedRecords = 0;
   #spaceCheckedAt = -Infinity;
   #prefetching = 0;
+  /** Slots whose records a read ahead is fetching, and that read. */
+  readonly #prefetched = new Map<number, Promise<void>>();
   /** Free segments beyond the reserve at the last look, and record bytes appended since. */
   #spareSeen = Infinity;
   #appendedBytes = 0;
@@ -190,6 +192,12 @@ export class MessageStore {
     }
     const cached = this.#cache.get(slot);
     if (cached !== undefined) return Promise.resolve(cached);
+    const ahead = this.#prefetched.get(slot);
+    if (ahead !== undefined) {
+      // Being read ahead: wait for that read rather than reading the record a second time.
+      return ahead.then(() => this.#cache.get(slot) ??
+        this.#gated(() => this.lun.read(this.index.address[slot] as number)));
+    }
     return this.#gated(() => this.lun.read(this.index.address[slot] as number));
   }
 
@@ -205,7 +213,7 @@ export class MessageStore {
     this.#prefetching++;
     const index = this.index;
     let addresses: number[] = [];
-    this.#gated(async () => {
+    const done = this.#gated(async () => {
       addresses = slots.map((slot) => index.address[slot] as number);
       const read = await this.lun.readHeads(addresses, PREFETCH_BYTES_MAX);
       slots.forEach((slot, i) => {
@@ -216,8 +224,18 @@ export class MessageStore {
       });
     }).catch(() => undefined).finally(() => {
       this.#prefetching--;
+      for (const slot of slots) {
+        if (this.#prefetched.get(slot) === done) this.#prefetched.delete(slot);
+      }
     });
+    for (const slot of slots) this.#prefetched.set(slot, done);
   }
+
+  /** Whether a read ahead of `slot`'s record is under way. */
+  prefetching(slot: number): boolean {
+    return this.#prefetched.has(slot);
+  }
+
 
   /** Whether a slot's record is in memory (cached, or non-persistent). */
   inMemory(slot: number): boolean {
