@@ -1,6 +1,30 @@
 /**
- * What the benchmarks share: a growable recorder of latencies, percentiles and number format.
+ * What the benchmarks share: their common options, a fresh LUN file, a growable recorder of
+ * latencies, percentiles and number format.
  */
+import { mkdir, rm, stat } from 'node:fs/promises';
+import { dirname } from 'node:path';
+
+/** Options every benchmark takes. */
+export interface BenchOptions {
+  lun: string;
+  sizeGiB: number;
+  seconds: number;
+  direct: boolean;
+  keep: boolean;
+  only: string | undefined;
+}
+
+/** Removes the benchmark's own LUN file from an earlier run; refuses anything but a file. */
+export async function freshLunPath(path: string): Promise<void> {
+  await mkdir(dirname(path), { recursive: true });
+  const existing = await stat(path).catch(() => undefined);
+  if (existing !== undefined && !existing.isFile()) {
+    throw new Error(`--lun ${path} is not a regular file; the benchmark formats (and ` +
+      'removes) a file of its own');
+  }
+  await rm(path, { force: true });
+}
 
 export class Recorder {
   #values = new Float64Array(1 << 16);

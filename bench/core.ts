@@ -1,11 +1,10 @@
 /**
  * The storage core benchmark (`npm run bench -- core`): see bench/index.ts for what it measures.
  */
-import { rm, stat, mkdir, writeFile } from 'node:fs/promises';
-import { dirname } from 'node:path';
+import { rm, writeFile } from 'node:fs/promises';
 
 import { Lun, type Address } from '../src/index.js';
-import { Recorder, fmt, percentile } from './common.js';
+import { Recorder, fmt, freshLunPath, percentile, type BenchOptions } from './common.js';
 
 interface Scenario {
   name: string;
@@ -66,25 +65,13 @@ async function run(lun: Lun, scenario: Scenario, seconds: number, bytesBudget: n
   return { records: latencies.length, seconds: elapsed, latenciesUs: sorted, flushes, breakdown };
 }
 
-export interface CoreOptions {
-  lun: string;
-  sizeGiB: number;
-  seconds: number;
-  direct: boolean;
-  keep: boolean;
-  only: string | undefined;
+export interface CoreOptions extends BenchOptions {
   spinUs: number | undefined;
   gatherUs: number | undefined;
 }
 
 export async function core(options: CoreOptions) {
-  await mkdir(dirname(options.lun), { recursive: true });
-  const existing = await stat(options.lun).catch(() => undefined);
-  if (existing !== undefined && !existing.isFile()) {
-    throw new Error(`--lun ${options.lun} is not a regular file; the benchmark formats (and ` +
-      'removes) a file of its own');
-  }
-  await rm(options.lun, { force: true });
+  await freshLunPath(options.lun);
   const sizeBytes = options.sizeGiB * 1024 ** 3;
   const formatStart = performance.now();
   await Lun.format(options.lun, { sizeBytes, prefill: true, casSlots: 16, label: 'bench' });

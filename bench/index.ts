@@ -42,33 +42,26 @@ async function main(): Promise<void> {
     },
   });
   const name = positionals[0] ?? 'core';
-  if (name === 'queue') {
-    await queue({
-      lun: resolve(values.lun),
-      sizeGiB: Number(values['size-gib']),
-      seconds: Number(values.seconds),
-      direct: values.direct,
-      keep: values.keep,
-      only: values.only,
-      deepMessages: Number(values.deep),
-    });
-    return;
-  }
-  if (name !== 'core') {
-    console.error(`unknown benchmark ${name}; available: core, queue`);
-    process.exitCode = 2;
-    return;
-  }
-  await core({
+  const common = {
     lun: resolve(values.lun),
     sizeGiB: Number(values['size-gib']),
     seconds: Number(values.seconds),
     direct: values.direct,
     keep: values.keep,
     only: values.only,
-    spinUs: values['spin-us'] === undefined ? undefined : Number(values['spin-us']),
-    gatherUs: values['gather-us'] === undefined ? undefined : Number(values['gather-us']),
-  });
+  };
+  if (name === 'queue') {
+    await queue({ ...common, deepMessages: Number(values.deep) });
+  } else if (name === 'core') {
+    await core({
+      ...common,
+      spinUs: values['spin-us'] === undefined ? undefined : Number(values['spin-us']),
+      gatherUs: values['gather-us'] === undefined ? undefined : Number(values['gather-us']),
+    });
+  } else {
+    console.error(`unknown benchmark ${name}; available: core, queue`);
+    process.exitCode = 2;
+  }
 }
 
 main().catch((error: unknown) => {

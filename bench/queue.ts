@@ -7,19 +7,12 @@
  * (typed arrays, and the whole heap's growth after a GC when run with --expose-gc), and the
  * time to mount the LUN holding them.
  */
-import { mkdir, rm, stat } from 'node:fs/promises';
-import { dirname } from 'node:path';
+import { rm } from 'node:fs/promises';
 
 import { Controller, type Session } from '../src/index.js';
-import { Recorder, fmt, percentile } from './common.js';
+import { Recorder, fmt, freshLunPath, percentile, type BenchOptions } from './common.js';
 
-export interface QueueOptions {
-  lun: string;
-  sizeGiB: number;
-  seconds: number;
-  direct: boolean;
-  keep: boolean;
-  only: string | undefined;
+export interface QueueOptions extends BenchOptions {
   deepMessages: number;
 }
 
@@ -139,13 +132,7 @@ Promise<Controller> {
 }
 
 export async function queue(options: QueueOptions): Promise<void> {
-  await mkdir(dirname(options.lun), { recursive: true });
-  const existing = await stat(options.lun).catch(() => undefined);
-  if (existing !== undefined && !existing.isFile()) {
-    throw new Error(`--lun ${options.lun} is not a regular file; the benchmark formats (and ` +
-      'removes) a file of its own');
-  }
-  await rm(options.lun, { force: true });
+  await freshLunPath(options.lun);
   let controller = await Controller.mount(options.lun, {
     create: { sizeBytes: options.sizeGiB * 1024 ** 3, prefill: true, casSlots: 16, label: 'bench' },
     lun: { direct: options.direct },

@@ -4,11 +4,12 @@
  * the controller on it: the mount report, a unit of work through a self-check queue, and the
  * queues with their depths. (The `sanmq mount` command will take this entry point over.)
  */
-import { mkdir, stat } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 
 import { Controller } from './controller/controller.js';
 import { isSanmqError } from './errors.js';
+import { exists } from './files.js';
 import { Lun, crc32c, crc32cImplementation } from './storage/lun.js';
 
 const DATA_DIRECTORY = resolve('sanmq-data');
@@ -16,15 +17,6 @@ const DEFAULT_LUN = join(DATA_DIRECTORY, 'default.lun');
 const DEFAULT_SIZE_BYTES = 64 * 1024 * 1024;
 /** The self-check writes to the last page set, which no other layer uses. */
 const DIAGNOSTIC_PAGE_SET = 1023;
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await stat(path);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 function mib(bytes: number): string {
   return `${(bytes / 1024 / 1024).toFixed(1)} MiB`;

@@ -8,29 +8,8 @@ import t from 'tap';
 
 import { LockManager, type LockMode, type LockState } from '../src/controller/locks.js';
 import { SanmqError } from '../src/errors.js';
+import { flush, track, type Tracked, granted } from './helpers/track.js';
 
-/** Lets settled promises run their callbacks. */
-const flush = () => new Promise<void>((resolve) => setImmediate(resolve));
-
-interface Tracked {
-  settled: boolean;
-  error: unknown;
-}
-
-/** Follows a request's promise without awaiting it. */
-function track(promise: Promise<void>): Tracked {
-  const tracked: Tracked = { settled: false, error: undefined };
-  promise.then(
-    () => (tracked.settled = true),
-    (error: unknown) => {
-      tracked.settled = true;
-      tracked.error = error;
-    },
-  );
-  return tracked;
-}
-
-const granted = { settled: true, error: undefined };
 
 t.test('two owners waiting for each other: the request closing the cycle fails with ' +
   'E_DEADLOCK, and the other is granted when the refused owner ends', async (t) => {

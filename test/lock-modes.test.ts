@@ -8,30 +8,11 @@ import t from 'tap';
 
 import { LockManager, type LockMode } from '../src/controller/locks.js';
 import { SanmqError, type ErrorCode } from '../src/errors.js';
+import { flush, track } from './helpers/track.js';
 
 /** Passes a deliberately wrong value through the type checker. */
 const bad = (value: unknown) => value as never;
 
-/** Lets settled promises run their callbacks. */
-const flush = () => new Promise<void>((resolve) => setImmediate(resolve));
-
-interface Tracked {
-  settled: boolean;
-  error: unknown;
-}
-
-/** Follows a request's promise without awaiting it. */
-function track(promise: Promise<void>): Tracked {
-  const tracked: Tracked = { settled: false, error: undefined };
-  promise.then(
-    () => (tracked.settled = true),
-    (error: unknown) => {
-      tracked.settled = true;
-      tracked.error = error;
-    },
-  );
-  return tracked;
-}
 
 const compatibility: Array<[LockMode, LockMode, boolean]> = [
   ['shared', 'shared', true],

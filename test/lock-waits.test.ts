@@ -7,29 +7,8 @@ import t from 'tap';
 
 import { LockManager } from '../src/controller/locks.js';
 import { SanmqError } from '../src/errors.js';
+import { flush, track, granted } from './helpers/track.js';
 
-/** Lets settled promises run their callbacks. */
-const flush = () => new Promise<void>((resolve) => setImmediate(resolve));
-
-interface Tracked {
-  settled: boolean;
-  error: unknown;
-}
-
-/** Follows a request's promise without awaiting it. */
-function track(promise: Promise<void>): Tracked {
-  const tracked: Tracked = { settled: false, error: undefined };
-  promise.then(
-    () => (tracked.settled = true),
-    (error: unknown) => {
-      tracked.settled = true;
-      tracked.error = error;
-    },
-  );
-  return tracked;
-}
-
-const granted = { settled: true, error: undefined };
 
 /** Timers of the process: each waiting request has one, and none outlives its wait. */
 const timers = () => process.getActiveResourcesInfo().filter((kind) => kind === 'Timeout').length;

@@ -12,7 +12,7 @@ import t from 'tap';
 
 import { Controller, type CrashMode } from '../src/index.js';
 import { testDir } from './helpers/lun.js';
-import { drain, errorOf, LUN_BYTES, mountFresh } from './helpers/mq.js';
+import { drain, errorOf, LUN_BYTES, mountFresh, type MqTest } from './helpers/mq.js';
 
 t.test('a put under syncpoint is invisible to every session until commit', async (t) => {
   const { controller } = await mountFresh(t);
@@ -131,7 +131,8 @@ t.test('a message gotten under syncpoint and committed is gone, also after a rem
     t.same(await drain(controller, 'Q1'), ['b']);
   });
 
-t.test('a unit over several queues commits all its work at once', async (t) => {
+/** A unit that got a request from IN and put replies to OUT1 and OUT2, not yet ended. */
+async function requestReplyUnit(t: MqTest) {
   const lun = await mountFresh(t);
   for (const name of ['IN', 'OUT1', 'OUT2']) {
     await lun.controller.defineQueue(name, { defaultPersistent: true });
@@ -141,6 +142,11 @@ t.test('a unit over several queues commits all its work at once', async (t) => {
   await session.get('IN', { syncpoint: true });
   await session.put('OUT1', { body: 'reply-1' }, { syncpoint: true });
   await session.put('OUT2', { body: 'reply-2' }, { syncpoint: true });
+  return { lun, session };
+}
+
+t.test('a unit over several queues commits all its work at once', async (t) => {
+  const { lun, session } = await requestReplyUnit(t);
   const other = lun.controller.session();
   t.equal((await errorOf(() => other.get('OUT1'))).code, 'E_NO_MSG');
   t.equal((await errorOf(() => other.get('IN'))).code, 'E_NO_MSG');
@@ -153,15 +159,7 @@ t.test('a unit over several queues commits all its work at once', async (t) => {
 });
 
 t.test('a unit over several queues backs out all its work at once', async (t) => {
-  const lun = await mountFresh(t);
-  for (const name of ['IN', 'OUT1', 'OUT2']) {
-    await lun.controller.defineQueue(name, { defaultPersistent: true });
-  }
-  const session = lun.controller.session();
-  await session.put('IN', { body: 'request' });
-  await session.get('IN', { syncpoint: true });
-  await session.put('OUT1', { body: 'reply-1' }, { syncpoint: true });
-  await session.put('OUT2', { body: 'reply-2' }, { syncpoint: true });
+  const { lun, session } = await requestReplyUnit(t);
   await session.backout();
   const controller = await lun.remount();
   t.same(await drain(controller, 'IN'), ['request']);

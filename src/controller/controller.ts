@@ -5,9 +5,9 @@
  * through sessions. This is the embedded API: `Controller.mount(path)` in-process, no server.
  */
 import { randomBytes } from 'node:crypto';
-import { stat } from 'node:fs/promises';
 
 import { Errors, SanmqError } from '../errors.js';
+import { exists } from '../files.js';
 import { constants } from '../storage/binding.js';
 import { Lun, type FormatOptions, type OpenOptions } from '../storage/lun.js';
 import {
@@ -462,15 +462,6 @@ function flagOption(options: unknown, key: string, method: string): boolean {
     throw Errors.invalidArgument(`options.${key} must be true or false`);
   }
   return value === true;
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await stat(path);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 export type { MountOptions, FormatOptions, OpenOptions };

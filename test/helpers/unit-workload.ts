@@ -8,6 +8,9 @@
  * what was in flight when the process died (unit-history.ts reads the lines back).
  */
 import { isSanmqError, type Controller, type Message, type Session } from '../../src/index.js';
+import { Random } from './random.js';
+
+export { Random };
 
 export const UNIT_QUEUES = ['UOW.A', 'UOW.B', 'UOW.C'] as const;
 
@@ -47,30 +50,6 @@ export function bodyOf(id: number, length: number): Buffer {
   return body;
 }
 
-export class Random {
-  #x: number;
-
-  constructor(seed: number) {
-    this.#x = (seed >>> 0) || 0x9e3779b9;
-  }
-
-  next(): number {
-    let x = this.#x;
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    this.#x = x >>> 0;
-    return this.#x;
-  }
-
-  below(n: number): number {
-    return this.next() % n;
-  }
-
-  pick<T>(items: readonly T[]): T {
-    return items[this.below(items.length)] as T;
-  }
-}
 
 export interface UnitWorkloadOptions {
   seed: number;

@@ -11,6 +11,7 @@
  *   - every slot holds its last acknowledged image or the image of the one CAS in flight.
  */
 import { Lun, type Address, isSanmqError } from '../../src/index.js';
+import { Random } from './random.js';
 
 export type Profile = 'append' | 'mixed' | 'slots';
 
@@ -59,23 +60,6 @@ export interface Verdict {
 
 const MAGIC = 0x314b4843; // "CHK1"
 
-class Random {
-  #x: number;
-  constructor(seed: number) {
-    this.#x = (seed >>> 0) || 0x9e3779b9;
-  }
-  next(): number {
-    let x = this.#x;
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    this.#x = x >>> 0;
-    return this.#x;
-  }
-  below(n: number): number {
-    return this.next() % n;
-  }
-}
 
 /** The bytes of record `id`: a header naming it, then filler derived from the id. */
 export function payload(id: number, length: number): Buffer {
