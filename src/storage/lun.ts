@@ -612,10 +612,13 @@ export class Lun {
       }
       i += 3 + count;
     }
-    // Queued after the resolutions above, this kick runs after the continuations they
-    // scheduled: the appends those make go to the writer together, and the writer, which
-    // waits for this kick before its next flush (gatherUs), lets them share it.
-    this.#scheduleKick();
+    // This kick runs once the continuations of the resolutions above have all run, however
+    // long their chains of awaits (a controller's commit is a dozen): the appends they make go
+    // to the writer together, and the writer, which waits for this kick before its next flush
+    // (gatherUs), lets them share it.
+    setImmediate(() => {
+      if (!this.#closed) this.#native.kick();
+    });
   }
 }
 
