@@ -374,6 +374,10 @@ t.test('names of exactly 256 characters are accepted and every refusal changed n
     t.same(locks.heldBy(name), [{ resource: name, mode: 'exclusive' }]);
     t.same(family.heldBy('unit'), [], 'a refused adoption changed nothing');
     t.equal(family.releaseOwner('qm'), 0);
+    // After releaseOwner the tree is forgotten and can be rebuilt the other way round: the
+    // former child now ends the former parent's locks with its own.
     family.adopt('qm', 'unit');
-    t.pass('after releaseOwner, the tree is forgotten and can be rebuilt the other way');
+    t.equal(family.tryAcquire('rebuilt', 'qm', 'exclusive'), true);
+    t.equal(family.releaseOwner('unit'), 1, 'ending unit released the lock its child qm held');
+    t.same(family.holders('rebuilt'), []);
   });
