@@ -44,7 +44,7 @@ interface Evacuee {
 
 /** Errors after which the controller stops acknowledging anything (fail-stop). */
 const FATAL: ReadonlySet<ErrorCode> = new Set<ErrorCode>(
-  ['E_IO', 'E_FAILED', 'E_CRASHED', 'E_CORRUPT', 'E_CHECKSUM', 'E_INTERNAL']);
+  ['E_IO', 'E_NO_SPACE', 'E_FAILED', 'E_CRASHED', 'E_CORRUPT', 'E_CHECKSUM', 'E_INTERNAL']);
 
 export interface StoreOptions {
   cacheBytes: number;
