@@ -12,7 +12,9 @@ for (const on of ['write', 'sync'] as const) {
   for (const kind of ['eio', 'enospc'] as const) {
     t.test(`a failed ${on} (${kind}) stops the controller and a remount keeps what was acknowledged`,
       async (t) => {
-        const lun = await mountFresh(t, { lun: { faults: {} } });
+        // No prefill: the writer's background zero-filling would otherwise be the I/O that
+        // meets the failure, and the commit would see the LUN's fail-stop (E_FAILED) instead.
+        const lun = await mountFresh(t, { lun: { faults: {}, prefillSegmentsAhead: 0 } });
         const { controller } = lun;
         await controller.defineQueue('Q1', { defaultPersistent: true });
         const session = controller.session();
