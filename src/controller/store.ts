@@ -6,6 +6,8 @@
  * because a move changes addresses: the controller learns the new ones before anyone uses an
  * address again.
  */
+import { setTimeout as delay } from 'node:timers/promises';
+
 import { Errors, SanmqError, fromNative, type ErrorCode } from '../errors.js';
 import { addressOffset, type Lun } from '../storage/lun.js';
 import { constants } from '../storage/binding.js';
@@ -33,7 +35,12 @@ const PREFETCH_BYTES_MAX = 4096;
 const PREFETCHES_MAX = 4;
 
 /** How many times an append that met a full LUN is retried after compaction. */
-const FULL_RETRIES_MAX = 4;
+const FULL_RETRIES_MAX = 8;
+/** How long an append that met a full LUN waits for segments being freed, in polls. */
+const FREEING_POLLS_MAX = 100;
+const FREEING_POLL_MS = 2;
+/** Free segments beyond the core's reserve that messages may not take (see #keepSoftReserve). */
+const SOFT_RESERVE_SEGMENTS = 1;
 
 /** A queued message that evacuation moves: its index slot, its address and its record. */
 interface Evacuee {
@@ -134,6 +141,9 @@ export class MessageStore {
    */
   append(pageSet: number, records: Buffer[], release: Addresses = []): Promise<number[]> {
     const attempt = () => this.#gated(() => {
+      if (pageSet === PAGE_SET_MESSAGES && this.#spareSeen <= SOFT_RESERVE_SEGMENTS + 1) {
+        this.#keepSoftReserve(records);
+      }
       const list = typeof release === 'function' ? release() : release;
       return this.lun.append(pageSet, records.length === 1 ? records[0] as Buffer : records,
         list.length > 0 ? { release: list } : undefined);
@@ -143,6 +153,27 @@ export class MessageStore {
       this.#maybeCompact();
       return addresses;
     });
+  }
+
+  /**
+   * Keeps SOFT_RESERVE_SEGMENTS free segments beyond the core's reserve away from messages:
+   * evacuation needs somewhere to move a segment's live records to, and a LUN whose data
+   * appends took the last free segment could not compact any more (the core's reserve is for
+   * releases). An append that fits in the tail segment still goes; one that needs a new
+   * segment meets E_LUN_FULL, and #retryWhenFull compacts.
+   */
+  #keepSoftReserve(records: readonly Buffer[]): void {
+    const space = this.lun.space();
+    this.#spareSeen = space.freeSegments - space.reservedSegments;
+    if (this.#spareSeen > SOFT_RESERVE_SEGMENTS) return;
+    const tail = space.segments.find((segment) => segment.tail &&
+      segment.pageSet === PAGE_SET_MESSAGES);
+    let bytes = 2 * this.lun.geometry.blockBytes;
+    for (const record of records) bytes += (constants.recordHeaderBytes + record.length + 7) & ~7;
+    if (tail !== undefined && space.segmentBytes - tail.writtenBytes >= bytes) return;
+    throw new SanmqError('E_LUN_FULL', `the LUN is full: ${space.freeSegments} free segments, ` +
+      `${space.reservedSegments} kept for releases and ${SOFT_RESERVE_SEGMENTS} for compaction; ` +
+      `${space.liveBytes} bytes of live records`);
   }
 
   /**
@@ -160,8 +191,17 @@ export class MessageStore {
         if (retry >= FULL_RETRIES_MAX || this.#failure !== undefined) throw error;
         const progressed = await (this.#compaction ?? this.#start(this.#spaceGoal()))
           .catch(() => false);
-        const space = this.lun.space();
-        if (!progressed && space.freeSegments <= space.reservedSegments) throw error;
+        let space = this.lun.space();
+        // Segments whose last records are gone become free once the writer has applied
+        // their frees (after the releases' flush): a moment away, not worth an E_LUN_FULL.
+        for (let poll = 0; poll < FREEING_POLLS_MAX &&
+          space.freeSegments <= space.reservedSegments + SOFT_RESERVE_SEGMENTS &&
+          space.segments.some((segment) => segment.freeing); poll++) {
+          await delay(FREEING_POLL_MS);
+          space = this.lun.space();
+        }
+        if (!progressed &&
+          space.freeSegments <= space.reservedSegments + SOFT_RESERVE_SEGMENTS) throw error;
       }
     }
   }
