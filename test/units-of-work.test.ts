@@ -342,3 +342,28 @@ t.test('a unit over several queues commits all or nothing across a crash at any 
     t.ok(outcomes.applied > 0 && outcomes.absent > 0,
       `both outcomes occur (applied ${outcomes.applied}, absent ${outcomes.absent})`);
   });
+
+t.test('a commit that finds the LUN full backs its unit out and rejects with E_BACKED_OUT',
+  async (t) => {
+    const lun = await mountFresh(t);
+    const { controller } = lun;
+    await controller.defineQueue('Q1', { defaultPersistent: true, maxDepth: 100_000 });
+    const session = controller.session();
+    const body = Buffer.alloc(1024 * 1024, 7);
+    let full: unknown;
+    for (let i = 0; i < 200 && full === undefined; i++) {
+      full = await session.put('Q1', { body }).then(() => undefined, (error: unknown) => error);
+    }
+    t.equal((full as { code?: string } | undefined)?.code, 'E_LUN_FULL', 'the LUN filled up');
+    const depth = controller.queue('Q1').depth;
+    await session.get('Q1', { syncpoint: true });
+    // Held in memory (under half an append, so not spilled): the commit needs a new segment.
+    await session.put('Q1', { body: Buffer.alloc(1900 * 1024, 8) }, { syncpoint: true });
+    const failed = await errorOf(() => session.commit());
+    t.equal(failed.code, 'E_BACKED_OUT');
+    t.equal(failed.details['cause'], 'E_LUN_FULL');
+    t.equal(controller.queue('Q1').depth, depth, 'the gotten message is back, the puts gone');
+    t.equal(controller.queue('Q1').uncommitted, 0);
+    const again = await lun.remount();
+    t.equal(again.queue('Q1').depth, depth, 'and so after a remount');
+  });
