@@ -43,21 +43,7 @@ import type {
   DiskLimits,
 } from './types.js';
 
-export type {
-  Address,
-  LunGeometry,
-  RecoveryReport,
-  SpaceReport,
-  LunStats,
-  FormatOptions,
-  OpenOptions,
-  AppendOptions,
-  LogRecord,
-  RecordHeads,
-  CompactOptions,
-  CompactionResult,
-  DiskLimits,
-} from './types.js';
+export type * from './types.js';
 
 const ADDRESS_OFFSET_SPAN = 2 ** constants.addressOffsetBits;
 
