@@ -87,6 +87,11 @@ void NativeLun::shutdown() {
 
 void NativeLun::deliver(Napi::Env env, Napi::Function, NativeLun* self, void*) {
   if (env == nullptr || self == nullptr) return;
+  // In a worker being terminated every N-API call fails with a pending exception that is not
+  // an object, and node-addon-api aborts the process while wrapping it in a Napi::Error (it
+  // cannot be caught). A plain C call tells first whether JavaScript can still run here.
+  napi_value probe;
+  if (napi_create_object(env, &probe) != napi_ok) return;
   try {
     self->drain(env);
   } catch (const Napi::Error&) {
