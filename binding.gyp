@@ -16,6 +16,7 @@
         "native/maintenance.cc",
         "native/lun.cc",
         "native/js_lun.cc",
+        "native/js_read.cc",
         "native/js_convert.cc",
         "native/js_open.cc",
         "native/addon.cc"
