@@ -10,7 +10,7 @@ import { join } from 'node:path';
 
 import t from 'tap';
 
-import { Controller, type CrashMode } from '../src/index.js';
+import { Controller, type CrashMode, type Session } from '../src/index.js';
 import { testDir } from './helpers/lun.js';
 import { drain, errorOf, LUN_BYTES, mountFresh, type MqTest } from './helpers/mq.js';
 
@@ -229,13 +229,18 @@ t.test('commit and backout without a unit of work do nothing', async (t) => {
 
 const SPILL_BODY_BYTES = 900 * 1024;
 
+/** Four puts under syncpoint, filled 0 to 3, large enough together for the unit to spill. */
+async function putSpilling(session: Session): Promise<void> {
+  for (let i = 0; i < 4; i++) {
+    await session.put('Q1', { body: Buffer.alloc(SPILL_BODY_BYTES, i) }, { syncpoint: true });
+  }
+}
+
 t.test('a unit too large to hold in memory commits all its puts', async (t) => {
   const lun = await mountFresh(t);
   await lun.controller.defineQueue('Q1', { defaultPersistent: true });
   const session = lun.controller.session();
-  for (let i = 0; i < 4; i++) {
-    await session.put('Q1', { body: Buffer.alloc(SPILL_BODY_BYTES, i) }, { syncpoint: true });
-  }
+  await putSpilling(session);
   t.equal((await errorOf(() => lun.controller.session().get('Q1'))).code, 'E_NO_MSG');
   await session.commit();
   const controller = await lun.remount();
@@ -256,9 +261,7 @@ t.test('a unit too large to hold in memory backs out all its puts', async (t) =>
   const lun = await mountFresh(t);
   await lun.controller.defineQueue('Q1', { defaultPersistent: true });
   const session = lun.controller.session();
-  for (let i = 0; i < 4; i++) {
-    await session.put('Q1', { body: Buffer.alloc(SPILL_BODY_BYTES, i) }, { syncpoint: true });
-  }
+  await putSpilling(session);
   await session.backout();
   t.equal(lun.controller.queue('Q1').depth, 0);
   const controller = await lun.remount();
@@ -270,9 +273,7 @@ t.test('a large unit left open at unmount is backed out', async (t) => {
   const lun = await mountFresh(t);
   await lun.controller.defineQueue('Q1', { defaultPersistent: true });
   const session = lun.controller.session();
-  for (let i = 0; i < 4; i++) {
-    await session.put('Q1', { body: Buffer.alloc(SPILL_BODY_BYTES, i) }, { syncpoint: true });
-  }
+  await putSpilling(session);
   const controller = await lun.remount();
   t.equal(controller.queue('Q1').depth, 0);
   t.same(await drain(controller, 'Q1'), []);
