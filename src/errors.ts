@@ -46,9 +46,21 @@ export const CONTROLLER_ERROR_CODES = [
   'E_DUPLICATE_XID',      // XAER_DUPID
   'E_DEADLOCK',
   'E_LOCK_TIMEOUT',
+  'E_BAD_SELECTOR',       // MQRC_SELECTOR_SYNTAX_ERROR
 ] as const;
 
-export const ERROR_CODES = [...STORAGE_ERROR_CODES, ...CONTROLLER_ERROR_CODES] as const;
+/** Codes of the protocol that joins queue managers and applications to the controller. */
+export const PROTOCOL_ERROR_CODES = [
+  'E_BAD_FRAME',          // malformed, oversized or out-of-order frame: the connection closes
+  'E_PROTOCOL_VERSION',   // no protocol version both ends speak
+  'E_NOT_AUTHORIZED',     // MQRC_NOT_AUTHORIZED: the handshake was refused
+  'E_CONNECTION_BROKEN',  // MQRC_CONNECTION_BROKEN: the connection or its queue manager ended
+  'E_QM_NOT_AVAILABLE',   // MQRC_Q_MGR_NOT_AVAILABLE: the queue manager is not running
+] as const;
+
+export const ERROR_CODES = [
+  ...STORAGE_ERROR_CODES, ...CONTROLLER_ERROR_CODES, ...PROTOCOL_ERROR_CODES,
+] as const;
 
 export type ErrorCode = (typeof ERROR_CODES)[number];
 

@@ -6,7 +6,12 @@
 import t from 'tap';
 
 import { ERROR_CODES, SanmqError, isSanmqError } from '../src/index.js';
-import { CONTROLLER_ERROR_CODES, STORAGE_ERROR_CODES, fromNative } from '../src/errors.js';
+import {
+  CONTROLLER_ERROR_CODES,
+  PROTOCOL_ERROR_CODES,
+  STORAGE_ERROR_CODES,
+  fromNative,
+} from '../src/errors.js';
 import { binding } from '../src/storage/binding.js';
 
 /** What the addon throws: a plain Error carrying a `code` (native/workers.h codedError). */
@@ -18,9 +23,11 @@ t.test('the native error codes equal STORAGE_ERROR_CODES of src/errors.ts, in or
   t.same([...binding.errorCodes], [...STORAGE_ERROR_CODES]);
 });
 
-t.test('ERROR_CODES is the storage codes followed by the controller codes', async (t) => {
-  t.same([...ERROR_CODES], [...STORAGE_ERROR_CODES, ...CONTROLLER_ERROR_CODES]);
-});
+t.test('ERROR_CODES is the storage codes, then the controller codes, then the protocol codes',
+  async (t) => {
+    t.same([...ERROR_CODES],
+      [...STORAGE_ERROR_CODES, ...CONTROLLER_ERROR_CODES, ...PROTOCOL_ERROR_CODES]);
+  });
 
 t.test('ERROR_CODES has no duplicates and every code starts with E_', async (t) => {
   t.equal(new Set(ERROR_CODES).size, ERROR_CODES.length);
