@@ -102,7 +102,8 @@ t.test('37 to 500 moves the characters the two EBCDIC pages place differently', 
 t.test('the committed code pages are what scripts/codepages.py writes', async (t) => {
   const script = fileURLToPath(new URL('../scripts/codepages.py', import.meta.url));
   const committed = fileURLToPath(new URL('../src/qm/mq/codepages.ts', import.meta.url));
-  t.equal(execFileSync('python3', [script], { encoding: 'utf8' }), readFileSync(committed, 'utf8'));
+  const generated = execFileSync('python3', [script], { encoding: 'utf8' });
+  t.equal(generated, readFileSync(committed, 'utf8'));
 });
 
 t.test('every single-byte page agrees with Python byte for byte', async (t) => {
@@ -142,13 +143,14 @@ t.test('a decode longer than one chunk of code units gives the whole text', asyn
 
 t.test('UTF-8 the target page lacks comes back unconverted with MQRC_NOT_CONVERTED',
   async (t) => {
-    for (const [text, target] of [['price 5€', 819], ['中文', 37], ['€', 500], ['😀', 1252]]) {
-      const source = Buffer.from(text as string, 'utf8');
-      const result = convertText(source, 1208, target as number);
+    const cases: [string, number][] = [['price 5€', 819], ['中文', 37], ['€', 500], ['😀', 1252]];
+    for (const [text, target] of cases) {
+      const source = Buffer.from(text, 'utf8');
+      const result = convertText(source, 1208, target);
       t.equal(result.converted, false, `${text} into ${target}`);
       t.equal(result.reasonCode, MQRC_NOT_CONVERTED);
       t.match(result.reason, new RegExp(`CCSID ${target} cannot represent`));
-      t.same(result.bytes, Buffer.from(text as string, 'utf8'), 'the bytes are unchanged');
+      t.same(result.bytes, Buffer.from(text, 'utf8'), 'the bytes are unchanged');
     }
     t.equal(hex(convertText(Buffer.from('€', 'utf8'), 1208, 1252).bytes), '80',
       'while 1252 has the euro sign');
