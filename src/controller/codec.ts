@@ -7,6 +7,7 @@
  * halves and read back as numbers (they stay below 2^53).
  */
 import { SanmqError } from '../errors.js';
+import type { Descriptor } from './descriptor.js';
 
 export const RECORD_MESSAGE = 1;
 export const RECORD_UNIT = 2;
@@ -24,6 +25,7 @@ export const ID_AT = 48;
 export const CORRELATION_AT = 72;
 
 const FLAG_DEAD_LETTER = 1;
+const FLAG_DESCRIPTOR = 2;
 
 /** Unit states as a unit record stores them. */
 export const UNIT_PREPARED = 1;
@@ -58,6 +60,8 @@ export interface MessageFields {
   format: string;
   properties: Properties;
   deadLetter: DeadLetterHeader | undefined;
+  /** The MQMD fields beyond the core ones, when the putter gave them. */
+  descriptor: Descriptor | undefined;
   body: Uint8Array;
 }
 
@@ -131,6 +135,12 @@ class Writer {
     this.length += 4;
   }
 
+  i32(value: number): void {
+    this.#room(4);
+    this.#view.setInt32(this.length, value, true);
+    this.length += 4;
+  }
+
   f64(value: number): void {
     this.#room(8);
     this.#view.setFloat64(this.length, value, true);
@@ -192,6 +202,13 @@ class Reader {
   u32(): number {
     this.#need(4);
     const value = this.#view.getUint32(this.at, true);
+    this.at += 4;
+    return value;
+  }
+
+  i32(): number {
+    this.#need(4);
+    const value = this.#view.getInt32(this.at, true);
     this.at += 4;
     return value;
   }
@@ -283,7 +300,8 @@ function readProperties(reader: Reader): Properties {
  * (0: committed on its own), u64 put time, u64 expiry time (ms; 0: never), u8 priority,
  * u8 reserved, u16 backout count, u32 body length, 24-byte message id, 24-byte correlation
  * id (the 96-byte head); then reply-to queue, reply-to queue manager and format as
- * length-prefixed UTF-8, the properties, the dead-letter header when flag 1 is set, the body.
+ * length-prefixed UTF-8, the properties, the dead-letter header when flag 1 is set, the
+ * descriptor when flag 2 is set, the body.
  */
 export function encodeMessage(fields: MessageFields): Buffer {
   // The part between head and body goes to a scratch writer first, so that the record is
@@ -299,12 +317,14 @@ export function encodeMessage(fields: MessageFields): Buffer {
     middle.text(fields.deadLetter.originalQueue);
     middle.f64(fields.deadLetter.movedAt);
   }
+  if (fields.descriptor !== undefined) writeDescriptor(middle, fields.descriptor);
   const record = Buffer.allocUnsafeSlow(MESSAGE_HEAD_BYTES + middle.length + fields.body.length);
   record.fill(0, 0, MESSAGE_HEAD_BYTES);
   const view = new DataView(record.buffer, record.byteOffset, record.byteLength);
   view.setUint8(0, RECORD_MESSAGE);
   view.setUint8(1, CODEC_VERSION);
-  view.setUint16(2, fields.deadLetter === undefined ? 0 : FLAG_DEAD_LETTER, true);
+  view.setUint16(2, (fields.deadLetter === undefined ? 0 : FLAG_DEAD_LETTER) |
+    (fields.descriptor === undefined ? 0 : FLAG_DESCRIPTOR), true);
   view.setUint32(4, fields.queueId, true);
   writeU64(view, 8, fields.sequence);
   writeU64(view, 16, fields.unitId);
@@ -364,10 +384,12 @@ export function decodeMessage(record: Uint8Array): MessageFields {
   const replyToQueueManager = reader.text();
   const format = reader.text();
   const properties = readProperties(reader);
+  const flags = view.getUint16(2, true);
   let deadLetter: DeadLetterHeader | undefined;
-  if ((view.getUint16(2, true) & FLAG_DEAD_LETTER) !== 0) {
+  if ((flags & FLAG_DEAD_LETTER) !== 0) {
     deadLetter = { reason: reader.u32(), originalQueue: reader.text(), movedAt: reader.f64() };
   }
+  const descriptor = (flags & FLAG_DESCRIPTOR) !== 0 ? readDescriptor(reader) : undefined;
   const body = reader.bytes(view.getUint32(44, true));
   if (reader.at !== record.length) {
     throw corrupt(`message record has ${record.length - reader.at} bytes after its body`);
@@ -388,7 +410,44 @@ export function decodeMessage(record: Uint8Array): MessageFields {
     format,
     properties,
     deadLetter,
+    descriptor,
     body,
+  };
+}
+
+/**
+ * Descriptor (flag 2): i32 ccsid, encoding, message type, feedback, report, put application
+ * type, sequence number, offset, message flags, original length; then user id, application
+ * identity, put application name and application origin as length-prefixed UTF-8; then the
+ * accounting token and group id as length-prefixed bytes.
+ */
+function writeDescriptor(writer: Writer, d: Descriptor): void {
+  for (const value of [d.ccsid, d.encoding, d.messageType, d.feedback, d.report, d.putApplType,
+    d.sequenceNumber, d.offset, d.messageFlags, d.originalLength]) writer.i32(value);
+  writer.text(d.userId);
+  writer.text(d.applIdentity);
+  writer.text(d.putApplName);
+  writer.text(d.applOrigin);
+  writer.blob(d.accountingToken);
+  writer.blob(d.groupId);
+}
+
+function readDescriptor(reader: Reader): Descriptor {
+  const ccsid = reader.i32();
+  const encoding = reader.i32();
+  const messageType = reader.i32();
+  const feedback = reader.i32();
+  const report = reader.i32();
+  const putApplType = reader.i32();
+  const sequenceNumber = reader.i32();
+  const offset = reader.i32();
+  const messageFlags = reader.i32();
+  const originalLength = reader.i32();
+  return {
+    ccsid, encoding, messageType, feedback, report, putApplType, sequenceNumber, offset,
+    messageFlags, originalLength, userId: reader.text(), applIdentity: reader.text(),
+    putApplName: reader.text(), applOrigin: reader.text(),
+    accountingToken: Buffer.from(reader.blob()), groupId: Buffer.from(reader.blob()),
   };
 }
 

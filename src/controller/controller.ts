@@ -8,6 +8,9 @@ import { randomBytes } from 'node:crypto';
 
 import { Errors, SanmqError } from '../errors.js';
 import { exists } from '../files.js';
+import { listen, type Listener, type ListenOptions } from '../protocol/listener.js';
+import type { Transport } from '../protocol/transport.js';
+import type { QueueManager, QueueManagerOptions } from '../qm/queue-manager.js';
 import { constants } from '../storage/binding.js';
 import { Lun, type FormatOptions, type OpenOptions } from '../storage/lun.js';
 import {
@@ -18,6 +21,7 @@ import {
 } from './attributes.js';
 import { encodeCatalog, RECORD_CONTROLLER, RECORD_QUEUE } from './codec.js';
 import { LockManager } from './locks.js';
+import { MemberService } from './members.js';
 import { NO_ADDRESS } from './message-index.js';
 import { Queue } from './queue.js';
 import { QueueStore } from './queue-store.js';
@@ -90,6 +94,11 @@ export class Controller {
   #admin: Promise<unknown> = Promise.resolve();
   /** The controller's own connection, for trigger messages. */
   #system: Session | undefined;
+  /** The queue managers connected through the protocol (events: member-joined, -ended). */
+  readonly members: MemberService;
+  readonly #listeners = new Set<Listener>();
+  /** Stops what was started on this controller (queue managers) before it unmounts. */
+  readonly #stops = new Set<() => Promise<void>>();
 
   private constructor(path: string, lun: Lun, parts: {
     locks: LockManager; queues: QueueStore; syncpoint: Syncpoint; report: MountReport;
@@ -109,6 +118,14 @@ export class Controller {
     this.messageLengthMax = parts.messageLengthMax;
     this.nonPersistentBytesMax = parts.nonPersistentBytesMax;
     this.messageIdPrefix = Buffer.concat([Buffer.from('SNMQ'), randomBytes(12)]);
+    this.members = new MemberService({
+      session: () => this.session(),
+      check: () => this.check(),
+      recordBytesMax: this.recordBytesMax,
+      queueInfo: (name) => plain(this.queue(name)),
+      inDoubtList: () => plain(this.inDoubt()),
+      resolve: (xid, outcome) => this.resolve(xid, outcome),
+    });
     this.queues.onTrigger = (queue) => this.#trigger(queue);
     this.queues.store.onMoves = (moves) => this.#moved(moves);
     if (parts.expiryIntervalMs > 0) {
@@ -434,19 +451,58 @@ export class Controller {
     if (to !== undefined) this.#controllerAddress = to;
   }
 
+  /** Serves a queue manager's connection to this controller (a MessagePort or a socket). */
+  attachMember(transport: Transport): void {
+    this.check();
+    this.members.attach(transport);
+  }
+
   /**
-   * Closes every session (backing out their units of work), then flushes and releases the
-   * LUN. Prepared units stay in doubt on the LUN.
+   * Listens for queue managers in other processes or on other hosts (TCP; 127.0.0.1 unless
+   * told otherwise, and then only with a shared secret or TLS).
+   */
+  async listen(options: ListenOptions = {}): Promise<Listener> {
+    this.check();
+    const secret = options.secret;
+    const listener = await listen(options,
+      (transport) => this.members.attach(transport, { secret }));
+    this.#listeners.add(listener);
+    return listener;
+  }
+
+  /** Starts a queue manager in a worker thread, connected to this controller. */
+  async startQueueManager(options: QueueManagerOptions): Promise<QueueManager> {
+    this.check();
+    // The queue-manager layer sits above this one; it is loaded only when a member starts.
+    const { QueueManager: Manager } = await import('../qm/queue-manager.js');
+    const manager = await Manager.start(this, options);
+    // Kept after it ends too: it may be restarted, and stop() of an ended one does nothing.
+    this.#stops.add(() => manager.stop());
+    return manager;
+  }
+
+  /**
+   * Stops the queue managers started here and closes member connections, then closes every
+   * session (backing out their units of work), then flushes and releases the LUN. Prepared
+   * units stay in doubt on the LUN.
    */
   async unmount(): Promise<void> {
     if (this.#unmounted) throw Errors.closed('the controller');
     if (this.#timer !== undefined) clearInterval(this.#timer);
+    await Promise.allSettled([...this.#stops].map((stop) => stop()));
+    await Promise.allSettled([...this.#listeners].map((listener) => listener.close()));
+    await this.members.close();
     await this.#admin;
     const sessions = [...this.#sessions];
     await Promise.allSettled(sessions.map((session) => session.close()));
     this.#unmounted = true;
     await this.#lun.close();
   }
+}
+
+/** What travels as plain data: dates become ISO strings, undefined fields go. */
+function plain(value: unknown): unknown {
+  return JSON.parse(JSON.stringify(value)) as unknown;
 }
 
 /** A boolean option of an options object that knows only it; unknown keys are refused. */

@@ -143,6 +143,7 @@ export class QueueStore {
   /** After messages became available on `queue`: serve waiters, then check triggers. */
   arrived(queue: Queue, count: number, priorities: readonly number[] = []): void {
     queue.serveWaiters(this.store.index, Date.now(), (slot) => this.expire(queue, slot));
+    if (queue.watchers.size > 0) for (const watcher of [...queue.watchers]) watcher();
     if (count > 0) this.#checkTrigger(queue, count, priorities);
   }
 

@@ -70,6 +70,8 @@ export class Queue {
   catalogAddress: number;
   readonly specificWaiters: Waiter[] = [];
   readonly generalWaiters: Waiter[] = [];
+  /** Gets with a message selector, waiting: told of every arrival, they look for themselves. */
+  readonly watchers = new Set<() => void>();
   /** Connections holding the queue open for input (for DISPLAY QSTATUS and exclusivity). */
   openInput = 0;
   puts = 0;

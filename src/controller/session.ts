@@ -13,10 +13,14 @@ import {
   XID_BYTES_MAX,
   utf8Length,
   type DeadLetterHeader,
+  type MessageFields,
   type Properties,
 } from './codec.js';
-import { END, NO_ADDRESS } from './message-index.js';
+import type { Descriptor } from './descriptor.js';
+import { headerLookup } from './jms-headers.js';
+import { END, NO_ADDRESS, SLOT_AVAILABLE } from './message-index.js';
 import { makeMatch, type CursorPosition, type Match, type Queue, type Waiter } from './queue.js';
+import type { Selector } from './selector.js';
 import type { QueueStore } from './queue-store.js';
 import { PAGE_SET_MESSAGES } from './store.js';
 import type { Syncpoint, Unit } from './units.js';
@@ -24,6 +28,7 @@ import {
   validateBrowse,
   validateGet,
   validateMessage,
+  type BrowseOptions,
   type GetOptions,
   type MessageInput,
   type PutOptions,
@@ -46,6 +51,8 @@ export interface Message {
   properties: Properties;
   /** Set on a message moved to a backout or dead-letter queue: why, and from where. */
   deadLetter: DeadLetterHeader | undefined;
+  /** The MQMD fields beyond the core ones, when the putter gave them. */
+  descriptor: Descriptor | undefined;
   body: Buffer;
 }
 
@@ -70,6 +77,14 @@ export interface SessionHost {
 const WAIT_MS_MAX = 86_400_000;
 /** Hash collisions are rare; a get retries past at most this many before it gives up. */
 const COLLISIONS_MAX = 64;
+/** Messages one selector get or browse step examines before it gives up (E_NO_MSG). */
+const SELECT_SCAN_MAX = 10_000_000;
+
+/** A wait this session has started, as close() and queue deletion end it. */
+interface PendingWait {
+  queue: Queue;
+  cancel: (error: SanmqError) => void;
+}
 
 export class Session {
   readonly id: number;
@@ -78,7 +93,7 @@ export class Session {
   #unit: Unit | undefined;
   #closed = false;
   readonly #opened = new Map<string, InputOpen>();
-  readonly #waiters = new Set<{ queue: Queue; waiter: Waiter; reject: (e: SanmqError) => void }>();
+  readonly #waiters = new Set<PendingWait>();
 
   constructor(host: SessionHost, id: number) {
     this.#host = host;
@@ -154,7 +169,8 @@ export class Session {
       expiresAt: input.expiry === undefined || input.expiry < 0 ? 0 : putTime + input.expiry * 100,
       priority, backoutCount: 0, messageId, correlationId: input.correlationId,
       replyToQueue: input.replyToQueue, replyToQueueManager: input.replyToQueueManager,
-      format: input.format, properties: input.properties, deadLetter: undefined, body: input.body,
+      format: input.format, properties: input.properties, deadLetter: undefined,
+      descriptor: input.descriptor, body: input.body,
     };
     const record = encodeMessage(fields);
     if (record.length > this.#host.recordBytesMax) {
@@ -219,6 +235,10 @@ export class Session {
     const unit = request.syncpoint ? this.#unitForWork() : undefined;
     const match = makeMatch(request.messageId, request.correlationId);
     const deadline = Date.now() + request.waitMs;
+    if (request.selector !== undefined) {
+      const { slot, record } = await this.#claimSelected(queue, match, request.selector, deadline);
+      return this.#take(queue, slot, record, unit);
+    }
     const skip = new Set<number>();
     for (let attempt = 0; attempt < COLLISIONS_MAX; attempt++) {
       let slot = queues.claim(queue, match, skip.size > 0 ? skip : undefined);
@@ -240,21 +260,120 @@ export class Session {
         skip.add(slot);
         continue;
       }
-      let message: Message;
-      try {
-        message = this.#message(queue, slot, record);
-      } catch (error) {
-        queue.unclaim(queues.store.index, slot);
-        throw error;
-      }
-      if (unit !== undefined) {
-        this.#host.syncpoint.addGet(unit, queue, slot);
-        return message;
-      }
-      await this.#consume(queue, slot);
-      return message;
+      return this.#take(queue, slot, record, unit);
     }
     throw Errors.noMessage(queue.name);
+  }
+
+  /** Finishes a get of a claimed message: under syncpoint it stays locked, else it goes. */
+  async #take(queue: Queue, slot: number, record: Buffer, unit: Unit | undefined):
+  Promise<Message> {
+    let message: Message;
+    try {
+      message = this.#message(queue, slot, record);
+    } catch (error) {
+      queue.unclaim(this.#host.queues.store.index, slot);
+      throw error;
+    }
+    if (unit !== undefined) {
+      this.#host.syncpoint.addGet(unit, queue, slot);
+      return message;
+    }
+    await this.#consume(queue, slot);
+    return message;
+  }
+
+  /**
+   * A get with a message selector: the first message in delivery order that the selector
+   * selects, read and tested here (the index holds no properties), then claimed. With nothing
+   * selected it waits for arrivals until the deadline and looks again.
+   */
+  async #claimSelected(queue: Queue, match: Match, selector: Selector, deadline: number):
+  Promise<{ slot: number; record: Buffer }> {
+    for (;;) {
+      const found = await this.#selectNext(queue, match, selector, undefined);
+      if (found !== undefined) {
+        queue.claim(this.#host.queues.store.index, found.slot);
+        return found;
+      }
+      const waitMs = deadline - Date.now();
+      if (waitMs <= 0) throw Errors.noMessage(queue.name);
+      await this.#arrival(queue, waitMs);
+    }
+  }
+
+  /**
+   * The next available message after `after` that matches and that the selector (if any)
+   * selects, with its record; undefined at the end. Synchronous from the last check to the
+   * return, so the caller can claim the slot before anything else runs.
+   */
+  async #selectNext(queue: Queue, match: Match, selector: Selector | undefined,
+    after: CursorPosition | undefined):
+  Promise<{ slot: number; record: Buffer; position: CursorPosition } | undefined> {
+    const queues = this.#host.queues;
+    const index = queues.store.index;
+    let position = after;
+    for (let seen = 0; seen < SELECT_SCAN_MAX; seen++) {
+      this.#check();
+      if (queue.deleted) throw Errors.unknownQueue(queue.name);
+      const slot = queue.select(index, match, Date.now(), (s) => queues.expire(queue, s), position);
+      if (slot === END) return undefined;
+      const here = queue.position(index, slot);
+      if (!queues.store.inMemory(slot)) queues.readAhead(queue, slot);
+      let record: Buffer | undefined;
+      try {
+        record = await queues.store.record(slot);
+      } catch (error) {
+        if (!(error instanceof SanmqError) || error.code !== 'E_NOT_LIVE') throw error;
+      }
+      position = here;
+      // The message may have been gotten (and its slot reused) while it was read.
+      const same = index.sequence[slot] === here.sequence && index.queueId[slot] === queue.id &&
+        index.state[slot] === SLOT_AVAILABLE;
+      if (record === undefined || !same || !queues.matches(record, match)) continue;
+      if (selector !== undefined && !this.#selects(selector, slot, record)) continue;
+      return { slot, record, position: here };
+    }
+    throw Errors.noMessage(queue.name);
+  }
+
+  #selects(selector: Selector, slot: number, record: Buffer): boolean {
+    const index = this.#host.queues.store.index;
+    let fields: MessageFields;
+    try {
+      fields = decodeMessage(record);
+    } catch {
+      return false;
+    }
+    return selector.matches(headerLookup({
+      fields, persistent: index.address[slot] !== NO_ADDRESS,
+      backoutCount: index.backouts[slot] as number,
+    }));
+  }
+
+  /** Resolves when messages arrive on the queue (or come back), rejects at the deadline. */
+  #arrival(queue: Queue, waitMs: number): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      const pending: PendingWait = {
+        queue,
+        cancel: (error) => {
+          finish();
+          reject(error);
+        },
+      };
+      const watcher = (): void => {
+        finish();
+        resolve();
+      };
+      const timer = setTimeout(() => pending.cancel(Errors.noMessage(queue.name)), waitMs);
+      const finish = (): void => {
+        clearTimeout(timer);
+        queue.watchers.delete(watcher);
+        this.#waiters.delete(pending);
+      };
+      queue.watchers.add(watcher);
+      this.#waiters.add(pending);
+    });
   }
 
   /** Removes a claimed message outside syncpoint: durably first, then from the index. */
@@ -277,39 +396,36 @@ export class Session {
 
   #wait(queue: Queue, match: Match, waitMs: number): Promise<number> {
     return new Promise<number>((resolve, reject) => {
-      const entry = { queue, waiter: undefined as unknown as Waiter, reject };
       const waiter: Waiter = {
         match,
         timer: undefined,
         done: false,
         take: (slot) => {
-          this.#waiters.delete(entry);
+          this.#waiters.delete(pending);
           resolve(slot);
         },
       };
-      entry.waiter = waiter;
-      waiter.timer = setTimeout(() => {
-        if (waiter.done) return;
-        waiter.done = true;
-        queue.dropWaiter(waiter);
-        this.#waiters.delete(entry);
-        reject(Errors.noMessage(queue.name));
-      }, waitMs);
+      const pending: PendingWait = {
+        queue,
+        cancel: (error) => {
+          if (waiter.done) return;
+          waiter.done = true;
+          if (waiter.timer !== undefined) clearTimeout(waiter.timer);
+          queue.dropWaiter(waiter);
+          this.#waiters.delete(pending);
+          reject(error);
+        },
+      };
+      waiter.timer = setTimeout(() => pending.cancel(Errors.noMessage(queue.name)), waitMs);
       queue.addWaiter(waiter);
-      this.#waiters.add(entry);
+      this.#waiters.add(pending);
     });
   }
 
   /** Ends this session's waits (closing, or the queue was deleted). */
   cancelWaits(error: SanmqError, queue?: Queue): void {
-    for (const entry of [...this.#waiters]) {
-      if (queue !== undefined && entry.queue !== queue) continue;
-      if (entry.waiter.done) continue;
-      entry.waiter.done = true;
-      if (entry.waiter.timer !== undefined) clearTimeout(entry.waiter.timer);
-      entry.queue.dropWaiter(entry.waiter);
-      this.#waiters.delete(entry);
-      entry.reject(error);
+    for (const pending of [...this.#waiters]) {
+      if (queue === undefined || pending.queue === queue) pending.cancel(error);
     }
   }
 
@@ -331,47 +447,30 @@ export class Session {
       format: fields.format,
       properties: fields.properties,
       deadLetter: fields.deadLetter,
+      descriptor: fields.descriptor,
       body: Buffer.from(fields.body),
     };
   }
 
   /** A browse cursor on a queue (MQGMO_BROWSE_FIRST / BROWSE_NEXT), optionally matching ids. */
-  browse(queueName: string, options: { messageId?: Uint8Array; correlationId?: Uint8Array } = {}):
-  BrowseCursor {
+  browse(queueName: string, options: BrowseOptions = {}): BrowseCursor {
     this.#check();
     const queue = this.#host.queues.queue(queueName);
     const request = validateBrowse(options);
-    return new BrowseCursor(this, queue, makeMatch(request.messageId, request.correlationId));
+    return new BrowseCursor(this, queue, makeMatch(request.messageId, request.correlationId),
+      request.selector);
   }
 
   /** The next message after `after` in delivery order, read without taking it. */
-  async browseAfter(queue: Queue, match: Match, after: CursorPosition | undefined):
-  Promise<{ message: Message; position: CursorPosition }> {
+  async browseAfter(queue: Queue, match: Match, selector: Selector | undefined,
+    after: CursorPosition | undefined): Promise<{ message: Message; position: CursorPosition }> {
     this.#check();
-    const queues = this.#host.queues;
-    const index = queues.store.index;
     if (queue.deleted) throw Errors.unknownQueue(queue.name);
     // IBM MQ's InhibitGet refuses browses (BROWSE_FIRST / BROWSE_NEXT) as well as gets.
     if (queue.attributes.getInhibited) throw Errors.getInhibited(queue.name);
-    let position = after;
-    for (let attempt = 0; attempt < 1_000_000; attempt++) {
-      const slot = queue.select(index, match, Date.now(), (s) => queues.expire(queue, s), position);
-      if (slot === END) throw Errors.noMessage(queue.name);
-      const here = queue.position(index, slot);
-      let record: Buffer | undefined;
-      try {
-        record = await queues.store.record(slot);
-      } catch (error) {
-        if (!(error instanceof SanmqError) || error.code !== 'E_NOT_LIVE') throw error;
-      }
-      // The message may have been gotten (and its slot reused) while it was read.
-      const same = index.sequence[slot] === here.sequence && index.queueId[slot] === queue.id;
-      if (record !== undefined && same && queues.matches(record, match)) {
-        return { message: this.#message(queue, slot, record), position: here };
-      }
-      position = here;
-    }
-    throw Errors.noMessage(queue.name);
+    const found = await this.#selectNext(queue, match, selector, after);
+    if (found === undefined) throw Errors.noMessage(queue.name);
+    return { message: this.#message(queue, found.slot, found.record), position: found.position };
   }
 
   async commit(): Promise<void> {
@@ -433,12 +532,14 @@ export class BrowseCursor {
   readonly #session: Session;
   readonly #queue: Queue;
   readonly #match: Match;
+  readonly #selector: Selector | undefined;
   #position: CursorPosition | undefined;
 
-  constructor(session: Session, queue: Queue, match: Match) {
+  constructor(session: Session, queue: Queue, match: Match, selector: Selector | undefined) {
     this.#session = session;
     this.#queue = queue;
     this.#match = match;
+    this.#selector = selector;
   }
 
   /** The first message in delivery order (MQGMO_BROWSE_FIRST); moves the cursor to it. */
@@ -450,7 +551,7 @@ export class BrowseCursor {
   /** The message after the cursor (MQGMO_BROWSE_NEXT); E_NO_MSG at the end. */
   async next(): Promise<Message> {
     const { message, position } = await this.#session.browseAfter(this.#queue, this.#match,
-      this.#position);
+      this.#selector, this.#position);
     this.#position = position;
     return message;
   }

@@ -4,6 +4,8 @@
  */
 import { Errors } from '../errors.js';
 import { NAME_PATTERN } from './attributes.js';
+import { validateDescriptor, type Descriptor } from './descriptor.js';
+import { compileSelector, type Selector } from './selector.js';
 import {
   FORMAT_BYTES_MAX,
   ID_BYTES,
@@ -28,6 +30,8 @@ export interface MessageInput {
   /** Up to 8 characters, as MQMD Format (e.g. 'MQSTR'). */
   format?: string;
   properties?: Properties;
+  /** MQMD fields beyond the core ones (character set, encoding, …); see descriptor.ts. */
+  descriptor?: Partial<Descriptor>;
 }
 
 export interface PutOptions {
@@ -44,6 +48,14 @@ export interface GetOptions {
   messageId?: Uint8Array;
   /** Only a message with this correlation id. */
   correlationId?: Uint8Array;
+  /** Only a message this JMS message selector selects (SQL-92 subset; see selector.ts). */
+  selector?: string;
+}
+
+export interface BrowseOptions {
+  messageId?: Uint8Array;
+  correlationId?: Uint8Array;
+  selector?: string;
 }
 
 export interface ValidMessage {
@@ -57,11 +69,12 @@ export interface ValidMessage {
   replyToQueueManager: string;
   format: string;
   properties: Properties;
+  descriptor: Descriptor | undefined;
   syncpoint: boolean;
 }
 
 const MESSAGE_KEYS = ['body', 'messageId', 'correlationId', 'priority', 'persistent', 'expiry',
-  'replyToQueue', 'replyToQueueManager', 'format', 'properties'];
+  'replyToQueue', 'replyToQueueManager', 'format', 'properties', 'descriptor'];
 const PROPERTY_NAME = /^[A-Za-z_$][A-Za-z0-9_$.]{0,255}$/;
 const PROPERTIES_MAX = 1024;
 const EXPIRY_MAX = 999_999_999;
@@ -162,16 +175,24 @@ export function validateMessage(message: unknown, options: unknown): ValidMessag
     replyToQueueManager: optionalName(m['replyToQueueManager'], 'message.replyToQueueManager'),
     format,
     properties: properties(m['properties']),
+    descriptor: m['descriptor'] === undefined ? undefined : validateDescriptor(m['descriptor']),
     syncpoint: optionalFlag(o['syncpoint'], 'options.syncpoint') ?? false,
   };
 }
 
+function selector(value: unknown): Selector | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== 'string') throw Errors.invalidArgument('options.selector must be a string');
+  const compiled = compileSelector(value);
+  return compiled.text.trim() === '' ? undefined : compiled;
+}
+
 export function validateGet(options: unknown, waitMsMax: number): {
   syncpoint: boolean; waitMs: number; messageId: Uint8Array | undefined;
-  correlationId: Uint8Array | undefined;
+  correlationId: Uint8Array | undefined; selector: Selector | undefined;
 } {
   const o = options === undefined ? {} : object(options, 'options');
-  known(o, ['syncpoint', 'waitMs', 'messageId', 'correlationId'], 'get options');
+  known(o, ['syncpoint', 'waitMs', 'messageId', 'correlationId', 'selector'], 'get options');
   const waitMs = o['waitMs'] ?? 0;
   if (typeof waitMs !== 'number' || !Number.isInteger(waitMs) || waitMs < 0 || waitMs > waitMsMax) {
     throw Errors.invalidArgument(`options.waitMs must be an integer from 0 to ${waitMsMax}`);
@@ -181,16 +202,19 @@ export function validateGet(options: unknown, waitMsMax: number): {
     waitMs,
     messageId: id(o['messageId'], 'options.messageId'),
     correlationId: id(o['correlationId'], 'options.correlationId'),
+    selector: selector(o['selector']),
   };
 }
 
 export function validateBrowse(options: unknown): {
   messageId: Uint8Array | undefined; correlationId: Uint8Array | undefined;
+  selector: Selector | undefined;
 } {
   const o = options === undefined ? {} : object(options, 'options');
-  known(o, ['messageId', 'correlationId'], 'browse options');
+  known(o, ['messageId', 'correlationId', 'selector'], 'browse options');
   return {
     messageId: id(o['messageId'], 'options.messageId'),
     correlationId: id(o['correlationId'], 'options.correlationId'),
+    selector: selector(o['selector']),
   };
 }

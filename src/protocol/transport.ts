@@ -1,0 +1,121 @@
+/**
+ * The two carriers of the protocol's byte stream: a MessagePort between threads, where each
+ * post is a batch of whole frames in an ArrayBuffer that is transferred (moved, not copied),
+ * and a TCP (or TLS) socket, where the same bytes are written as a stream. Endpoints see only
+ * this interface, so every rule of the protocol is enforced once for both.
+ */
+import type { Socket } from 'node:net';
+import type { MessagePort } from 'node:worker_threads';
+
+export interface Transport {
+  /** Sends a batch of whole frames; the transport may take the buffer over (transfer). */
+  send(bytes: Uint8Array): void;
+  /** Sends what is queued, then closes. */
+  end(): void;
+  /** Closes at once. */
+  destroy(): void;
+  /** `undefined`: the other end sent something that is not bytes (a protocol violation). */
+  onData(listener: (chunk: Uint8Array | undefined) => void): void;
+  onClose(listener: (error: Error | undefined) => void): void;
+  /** Who is at the other end, for messages and logs. */
+  readonly peer: string;
+}
+
+/** Bytes a socket may hold unsent before its peer counts as stuck and is dropped. */
+export const SOCKET_BACKLOG_BYTES_MAX = 256 * 1024 * 1024;
+
+export class PortTransport implements Transport {
+  readonly #port: MessagePort;
+  readonly peer: string;
+  #closed = false;
+  #closeListener: ((error: Error | undefined) => void) | undefined;
+
+  constructor(port: MessagePort, peer: string) {
+    this.#port = port;
+    this.peer = peer;
+    port.on('close', () => this.#ended(undefined));
+  }
+
+  send(bytes: Uint8Array): void {
+    if (this.#closed) return;
+    // A view of its own ArrayBuffer (FrameBatch): moving the buffer moves the frames.
+    this.#port.postMessage(bytes, [bytes.buffer as ArrayBuffer]);
+  }
+
+  end(): void {
+    this.destroy();
+  }
+
+  destroy(): void {
+    if (this.#closed) return;
+    this.#port.close();
+    this.#ended(undefined);
+  }
+
+  onData(listener: (chunk: Uint8Array | undefined) => void): void {
+    this.#port.on('message', (value: unknown) => {
+      if (value instanceof Uint8Array) listener(value);
+      else if (value instanceof ArrayBuffer) listener(new Uint8Array(value));
+      else listener(undefined);
+    });
+  }
+
+  onClose(listener: (error: Error | undefined) => void): void {
+    this.#closeListener = listener;
+  }
+
+  #ended(error: Error | undefined): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#closeListener?.(error);
+  }
+}
+
+export class SocketTransport implements Transport {
+  readonly #socket: Socket;
+  readonly peer: string;
+  #closeListener: ((error: Error | undefined) => void) | undefined;
+  #error: Error | undefined;
+  #closed = false;
+
+  constructor(socket: Socket) {
+    this.#socket = socket;
+    this.peer = `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? '?'}`;
+    socket.setNoDelay(true);
+    socket.on('error', (error) => {
+      this.#error = error;
+    });
+    socket.on('close', () => {
+      if (this.#closed) return;
+      this.#closed = true;
+      this.#closeListener?.(this.#error);
+    });
+  }
+
+  send(bytes: Uint8Array): void {
+    if (this.#socket.destroyed) return;
+    if (this.#socket.writableLength + bytes.length > SOCKET_BACKLOG_BYTES_MAX) {
+      this.#error = new Error(`the peer ${this.peer} reads too slowly: ` +
+        `${this.#socket.writableLength} bytes wait unsent`);
+      this.#socket.destroy();
+      return;
+    }
+    this.#socket.write(bytes);
+  }
+
+  end(): void {
+    this.#socket.end();
+  }
+
+  destroy(): void {
+    this.#socket.destroy();
+  }
+
+  onData(listener: (chunk: Uint8Array | undefined) => void): void {
+    this.#socket.on('data', listener);
+  }
+
+  onClose(listener: (error: Error | undefined) => void): void {
+    this.#closeListener = listener;
+  }
+}

@@ -1,0 +1,244 @@
+/**
+ * A queue manager in a worker thread, seen from the thread that started it: start it, connect
+ * applications to it, stop it, terminate it, restart it. It is a member of its controller
+ * through the protocol, over a MessagePort whose buffers are transferred; it dies alone (its
+ * thread crashes or is terminated) without taking the controller or the other members with
+ * it, and the controller backs out its work. Events: 'ended' (the thread is gone: code and
+ * reason), 'member-joined' and 'member-ended' (other members, as the controller tells them).
+ */
+import { EventEmitter } from 'node:events';
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { MessageChannel, Worker, type MessagePort, type ResourceLimits } from 'node:worker_threads';
+
+import { Errors, SanmqError } from '../errors.js';
+import { listenOptions, type ListenOptions } from '../protocol/listener.js';
+import { PortTransport, type Transport } from '../protocol/transport.js';
+import { openConnection, type ConnectOptions, type JmsConnection,
+  type MqConnection } from './client.js';
+import { checkCodes } from './mq/personality.js';
+import { MQENC_NATIVE_BIG, MQENC_NATIVE_LITTLE } from './mq/mqmd.js';
+import { PERSONALITY_NAMES } from './personalities.js';
+import type { FromWorker, ToWorker, WorkerData } from './worker.js';
+
+export interface QueueManagerOptions {
+  /** 1 to 48 characters: A-Z a-z 0-9 . _ % / (IBM MQ's rules). */
+  name: string;
+  personality: 'mq' | 'jms';
+  /** mq: the queue manager's coded character set (default 1208, UTF-8). */
+  ccsid?: number;
+  /** mq: the byte order of its integers (default little). */
+  encoding?: 'big' | 'little';
+  /** Also serve applications over TCP (127.0.0.1 unless told otherwise). */
+  listen?: ListenOptions;
+  /** Application connections served at once (default 1024). */
+  connectionsMax?: number;
+  /** The worker thread's V8 heap limits. */
+  resourceLimits?: ResourceLimits;
+  /** The worker's script: the compiled worker.js beside this file unless given. */
+  entry?: string | URL;
+  /** Longest wait for the worker to be ready (default 30 s). */
+  startTimeoutMs?: number;
+}
+
+/** What a queue manager needs of its controller: a member connection. */
+export interface MemberHost {
+  attachMember(transport: Transport): void;
+}
+
+export type ApplicationConnection = MqConnection | JmsConnection;
+
+const NAME = /^[A-Za-z0-9._%/]{1,48}$/;
+
+function checkOptions(options: QueueManagerOptions): WorkerData['settings'] & {
+  personality: string; connectionsMax: number; startTimeoutMs: number; } {
+  if (typeof options !== 'object' || options === null) {
+    throw Errors.invalidArgument('queue manager options must be an object');
+  }
+  if (typeof options.name !== 'string' || !NAME.test(options.name)) {
+    throw Errors.invalidArgument('name must be 1 to 48 characters of A-Z a-z 0-9 . _ % /');
+  }
+  if (!PERSONALITY_NAMES.includes(options.personality)) {
+    throw Errors.invalidArgument(`personality must be one of ${PERSONALITY_NAMES.join(', ')}`);
+  }
+  if (options.encoding !== undefined && options.encoding !== 'big' && options.encoding !== 'little') {
+    throw Errors.invalidArgument("encoding must be 'big' or 'little'");
+  }
+  const encoding = options.encoding === 'big' ? MQENC_NATIVE_BIG : MQENC_NATIVE_LITTLE;
+  const ccsid = options.ccsid ?? 1208;
+  if (options.personality === 'jms' && ccsid !== 1208) {
+    throw Errors.invalidArgument('a jms queue manager works in CCSID 1208 (UTF-8)');
+  }
+  checkCodes(ccsid, encoding, 'the queue manager\'s');
+  if (options.listen !== undefined) listenOptions(options.listen);
+  const connectionsMax = options.connectionsMax ?? 1024;
+  if (!Number.isInteger(connectionsMax) || connectionsMax < 1) {
+    throw Errors.invalidArgument('connectionsMax must be a positive integer');
+  }
+  const startTimeoutMs = options.startTimeoutMs ?? 30_000;
+  return { name: options.name, ccsid, encoding, personality: options.personality,
+    connectionsMax, startTimeoutMs };
+}
+
+function defaultEntry(): URL {
+  const compiled = new URL('./worker.js', import.meta.url);
+  if (existsSync(fileURLToPath(compiled))) return compiled;
+  // Run from TypeScript sources (a loader is active): the worker is its .ts file.
+  return new URL('./worker.ts', import.meta.url);
+}
+
+export class QueueManager extends EventEmitter {
+  readonly name: string;
+  readonly personality: string;
+  readonly #host: MemberHost;
+  readonly #options: QueueManagerOptions;
+  #worker: Worker | undefined;
+  #controllerPort: MessagePort | undefined;
+  #ports = new Set<MessagePort>();
+  #listener: { host: string; port: number } | undefined;
+  #exited: Promise<number> = Promise.resolve(0);
+
+  private constructor(host: MemberHost, options: QueueManagerOptions) {
+    super();
+    this.#host = host;
+    this.#options = options;
+    this.name = options.name;
+    this.personality = options.personality;
+  }
+
+  /** Starts a queue manager; resolves once it is a member of the controller. */
+  static async start(host: MemberHost, options: QueueManagerOptions): Promise<QueueManager> {
+    checkOptions(options);
+    const manager = new QueueManager(host, options);
+    await manager.#start();
+    return manager;
+  }
+
+  get running(): boolean {
+    return this.#worker !== undefined;
+  }
+
+  /** The TCP listener's address, when it has one. */
+  get address(): { host: string; port: number } | undefined {
+    return this.#listener;
+  }
+
+  /** The worker thread's id, while it runs. */
+  get threadId(): number | undefined {
+    return this.#worker?.threadId;
+  }
+
+  async #start(): Promise<void> {
+    if (this.#worker !== undefined) throw Errors.objectInUse(`queue manager ${this.name} is running`);
+    const checked = checkOptions(this.#options);
+    const channel = new MessageChannel();
+    const data: WorkerData = {
+      settings: { name: checked.name, ccsid: checked.ccsid, encoding: checked.encoding },
+      personality: checked.personality, connectionsMax: checked.connectionsMax,
+      controller: channel.port2, listen: this.#options.listen,
+    };
+    this.#controllerPort = channel.port1;
+    this.#host.attachMember(new PortTransport(channel.port1, `queue manager ${this.name}`));
+    const worker = new Worker(this.#options.entry ?? defaultEntry(), {
+      workerData: data, transferList: [channel.port2],
+      ...(this.#options.resourceLimits === undefined ? {}
+        : { resourceLimits: this.#options.resourceLimits }),
+    });
+    this.#worker = worker;
+    this.#exited = new Promise<number>((resolve) => worker.once('exit', resolve));
+    worker.on('message', (message: FromWorker) => {
+      if (message.type === 'event') this.emit(message.name, message.data);
+    });
+    let failure: Error | undefined;
+    worker.on('error', (error) => {
+      failure = error;
+    });
+    worker.once('exit', (code) => this.#ended(worker, code, failure));
+    await this.#ready(worker, checked.startTimeoutMs);
+  }
+
+  #ready(worker: Worker, timeoutMs: number): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        void worker.terminate();
+        reject(new SanmqError('E_QM_NOT_AVAILABLE',
+          `queue manager ${this.name} did not start within ${timeoutMs} ms`));
+      }, timeoutMs);
+      const onMessage = (message: FromWorker): void => {
+        if (message.type === 'event') return;
+        clearTimeout(timer);
+        worker.off('message', onMessage);
+        worker.off('exit', onExit);
+        if (message.type === 'ready') {
+          this.#listener = message.listener;
+          resolve();
+        } else {
+          void worker.terminate();
+          reject(new SanmqError(message.code as 'E_INTERNAL', message.message));
+        }
+      };
+      const onExit = (code: number): void => {
+        clearTimeout(timer);
+        reject(new SanmqError('E_QM_NOT_AVAILABLE',
+          `queue manager ${this.name} ended while starting (exit code ${code})`));
+      };
+      worker.on('message', onMessage);
+      worker.once('exit', onExit);
+    });
+  }
+
+  #ended(worker: Worker, code: number, failure: Error | undefined): void {
+    if (this.#worker !== worker) return;
+    this.#worker = undefined;
+    this.#listener = undefined;
+    // Our ends of its ports: closing them tells the controller and the applications now.
+    this.#controllerPort?.close();
+    for (const port of this.#ports) port.close();
+    this.#ports.clear();
+    this.emit('ended', { name: this.name, exitCode: code,
+      reason: failure === undefined ? 'exited' : failure.message });
+    this.emit('stopped');
+  }
+
+  /** A new application connection to this queue manager, over a MessagePort. */
+  async connect(options: ConnectOptions = {}): Promise<ApplicationConnection> {
+    const worker = this.#worker;
+    if (worker === undefined) {
+      throw new SanmqError('E_QM_NOT_AVAILABLE', `queue manager ${this.name} is not running`);
+    }
+    const channel = new MessageChannel();
+    this.#ports.add(channel.port1);
+    channel.port1.once('close', () => this.#ports.delete(channel.port1));
+    const message: ToWorker = { type: 'connect', port: channel.port2 };
+    worker.postMessage(message, [channel.port2]);
+    return openConnection(new PortTransport(channel.port1, `queue manager ${this.name}`), options);
+  }
+
+  /**
+   * Stops in order: application connections close (their units of work back out at the
+   * controller), the member connection closes, the thread ends.
+   */
+  async stop(): Promise<void> {
+    const worker = this.#worker;
+    if (worker === undefined) return;
+    const message: ToWorker = { type: 'stop' };
+    worker.postMessage(message);
+    const timer = setTimeout(() => void worker.terminate(), 10_000);
+    await this.#exited;
+    clearTimeout(timer);
+  }
+
+  /** Ends the thread at once, as a crash would: the controller backs out its work. */
+  async terminate(): Promise<number> {
+    const worker = this.#worker;
+    if (worker === undefined) return this.#exited;
+    await worker.terminate();
+    return this.#exited;
+  }
+
+  /** Starts the queue manager again after it ended. */
+  async restart(): Promise<void> {
+    if (this.#worker !== undefined) throw Errors.objectInUse(`queue manager ${this.name} is running`);
+    await this.#start();
+  }
+}

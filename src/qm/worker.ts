@@ -1,0 +1,70 @@
+/**
+ * The entry of a queue manager's worker thread. It connects to the controller over the
+ * MessagePort it was given, starts its TCP listener when asked, then serves the application
+ * ports its handle (`QueueManager` in the starting thread) passes it. When the controller
+ * goes away it closes everything and the thread ends; a crash of this thread is seen by the
+ * controller as the end of its member connection.
+ */
+import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
+
+import { listen, type Listener, type ListenOptions } from '../protocol/listener.js';
+import { PortTransport } from '../protocol/transport.js';
+import { personality } from './personalities.js';
+import { QueueManagerRuntime } from './runtime.js';
+import type { QueueManagerSettings } from './personality.js';
+
+/** What the starting thread hands the worker. */
+export interface WorkerData {
+  settings: QueueManagerSettings;
+  personality: string;
+  connectionsMax: number;
+  controller: MessagePort;
+  listen: ListenOptions | undefined;
+}
+
+/** Messages between a queue manager's handle and its worker (not the protocol). */
+export type ToWorker = { type: 'connect'; port: MessagePort } | { type: 'stop' };
+export type FromWorker =
+  | { type: 'ready'; listener: { host: string; port: number } | undefined }
+  | { type: 'event'; name: string; data: Record<string, unknown> }
+  | { type: 'failed'; code: string; message: string };
+
+async function main(): Promise<void> {
+  const port = parentPort as NonNullable<typeof parentPort>;
+  const data = workerData as WorkerData;
+  const post = (message: FromWorker): void => port.postMessage(message);
+  const runtime = new QueueManagerRuntime(new PortTransport(data.controller, 'controller'), {
+    settings: data.settings,
+    personality: personality(data.personality),
+    connectionsMax: data.connectionsMax,
+  });
+  runtime.onEvent = (name, event) => post({ type: 'event', name, data: event });
+  let listener: Listener | undefined;
+  const stop = (): void => {
+    runtime.close();
+    void listener?.close();
+    port.close();
+  };
+  runtime.onControllerClosed(stop);
+  try {
+    await runtime.start();
+    if (data.listen !== undefined) {
+      const secret = data.listen.secret;
+      listener = await listen(data.listen, (transport) => runtime.serve(transport, secret));
+    }
+  } catch (error) {
+    const coded = error as { code?: unknown; message?: unknown };
+    post({ type: 'failed', code: typeof coded.code === 'string' ? coded.code : 'E_INTERNAL',
+      message: String(coded.message ?? error) });
+    stop();
+    return;
+  }
+  port.on('message', (message: ToWorker) => {
+    if (message.type === 'connect') runtime.serve(new PortTransport(message.port, 'application'));
+    else stop();
+  });
+  post({ type: 'ready', listener: listener === undefined ? undefined
+    : { host: listener.host, port: listener.port } });
+}
+
+void main();
