@@ -13,6 +13,10 @@
  *          1 KiB put+commit and get+commit with 1 and 64 connections and 64 KiB put+commit
  *          with 16, as ratios to those limits with latency percentiles; then a deep queue of
  *          --deep N messages (default 1,000,000): heap bytes per message and mount time.
+ *   qm     Queue managers in worker threads on one LUN (bench/qm.ts): the disk's fdatasync
+ *          rate, then persistent 1 KiB put+commit with 1 and with 64 connections on embedded
+ *          sessions and through an mq and a jms queue manager, each as a ratio to the
+ *          fdatasync rate and to the embedded figure, with latency percentiles.
  *
  * Options: --lun PATH (default sanmq-data/bench.lun, removed afterwards unless --keep),
  * --size-gib N (LUN size, default 4), --seconds N (per scenario, default 3), --direct,
@@ -24,6 +28,7 @@ import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 
 import { core } from './core.js';
+import { qm } from './qm.js';
 import { queue } from './queue.js';
 
 async function main(): Promise<void> {
@@ -52,6 +57,8 @@ async function main(): Promise<void> {
   };
   if (name === 'queue') {
     await queue({ ...common, deepMessages: Number(values.deep) });
+  } else if (name === 'qm') {
+    await qm(common);
   } else if (name === 'core') {
     await core({
       ...common,
@@ -59,7 +66,7 @@ async function main(): Promise<void> {
       gatherUs: values['gather-us'] === undefined ? undefined : Number(values['gather-us']),
     });
   } else {
-    console.error(`unknown benchmark ${name}; available: core, queue`);
+    console.error(`unknown benchmark ${name}; available: core, queue, qm`);
     process.exitCode = 2;
   }
 }

@@ -10,7 +10,16 @@
 import { rm } from 'node:fs/promises';
 
 import { Controller, type Session } from '../src/index.js';
-import { Recorder, fmt, freshLunPath, percentile, type BenchOptions } from './common.js';
+import {
+  closedLoop,
+  diskLimits,
+  fmt,
+  freshController,
+  percentile,
+  type BenchOptions,
+  type Limits,
+  type LoopResult,
+} from './common.js';
 
 export interface QueueOptions extends BenchOptions {
   deepMessages: number;
@@ -23,41 +32,25 @@ interface Scenario {
   bytes: number;
 }
 
-interface Limits {
-  syncRate: number;
-  seqRate: number;
-}
-
 /** Runs one scenario: each connection loops put+commit (or get+commit) until time is up. */
 async function run(controller: Controller, scenario: Scenario, seconds: number,
-  messagesMax: number): Promise<{ count: number; seconds: number; latencies: Float64Array }> {
+  messagesMax: number): Promise<LoopResult> {
   const body = Buffer.alloc(scenario.bytes, 0x61);
   const sessions: Session[] = Array.from({ length: scenario.connections }, () => controller.session());
-  const latencies = new Recorder();
-  let count = 0;
-  const started = performance.now();
-  const deadline = started + seconds * 1000;
-  const connection = async (session: Session) => {
-    while (performance.now() < deadline && count < messagesMax) {
-      const t0 = performance.now();
-      if (scenario.kind === 'put') {
-        await session.put('BENCH', { body }, { syncpoint: true });
-      } else {
-        await session.get('BENCH', { syncpoint: true });
-      }
-      await session.commit();
-      latencies.push((performance.now() - t0) * 1000);
-      count++;
+  const result = await closedLoop(scenario.connections, seconds, messagesMax, async (index) => {
+    const session = sessions[index] as Session;
+    if (scenario.kind === 'put') {
+      await session.put('BENCH', { body }, { syncpoint: true });
+    } else {
+      await session.get('BENCH', { syncpoint: true });
     }
-  };
-  await Promise.all(sessions.map(connection));
-  const elapsed = (performance.now() - started) / 1000;
+    await session.commit();
+  });
   await Promise.all(sessions.map((session) => session.close()));
-  return { count, seconds: elapsed, latencies: latencies.values().sort() };
+  return result;
 }
 
-function report(scenario: Scenario, r: { count: number; seconds: number; latencies: Float64Array },
-  limits: Limits): void {
+function report(scenario: Scenario, r: LoopResult, limits: Limits): void {
   const rate = r.count / r.seconds;
   const mib = (rate * scenario.bytes) / 2 ** 20;
   const l = r.latencies;
@@ -132,19 +125,11 @@ Promise<Controller> {
 }
 
 export async function queue(options: QueueOptions): Promise<void> {
-  await freshLunPath(options.lun);
-  let controller = await Controller.mount(options.lun, {
-    create: { sizeBytes: options.sizeGiB * 1024 ** 3, prefill: true, casSlots: 16, label: 'bench' },
-    lun: { direct: options.direct },
-  });
+  let controller = await freshController(options);
   try {
     console.log(`sanmq bench queue: lun=${options.lun} size=${options.sizeGiB} GiB ` +
       `direct=${options.direct} seconds=${options.seconds}`);
-    const disk = await controller.lun.measureDisk({ durationMs: 2000 });
-    const limits = { syncRate: disk.fdatasyncPerSecond, seqRate: disk.sequentialBytesPerSecond };
-    console.log(`disk: 4 KiB write+fdatasync ${fmt(limits.syncRate)} ops/s ` +
-      `(p50 ${fmt(disk.fdatasyncP50Us)} µs, p99 ${fmt(disk.fdatasyncP99Us)} µs); ` +
-      `1 MiB write+fdatasync ${fmt(limits.seqRate / 2 ** 20)} MiB/s`);
+    const limits = await diskLimits(controller.lun);
     await controller.defineQueue('BENCH', { defaultPersistent: true, maxDepth: 999_999_999 });
     const budget = Math.floor(controller.lun.space().freeBytes * 0.3);
     const scenarios: Scenario[] = [
