@@ -51,7 +51,10 @@ export interface MemberInfo {
 export interface MemberEnded {
   name: string;
   personality: string;
-  /** Why the connection ended: its error code, or 'closed' for an orderly close. */
+  /**
+   * Why the connection ended: 'closed' after the member said goodbye (an orderly stop), else
+   * the error that broke it (E_CONNECTION_BROKEN when the connection just went away).
+   */
   reason: string;
   /** Sessions that were open, whose units of work were backed out. */
   sessions: number;
@@ -62,7 +65,7 @@ const CURSORS_MAX = 65_536;
 const SESSIONS_MAX = 65_536;
 export const MEMBER_OPS = new Set(['session.open', 'session.close', 'open', 'close', 'put', 'get',
   'browse.open', 'browse.next', 'browse.close', 'commit', 'backout', 'prepare', 'inquire',
-  'in-doubt', 'resolve']);
+  'in-doubt', 'resolve', 'goodbye']);
 const NAME = /^[A-Za-z0-9._%/]{1,48}$/;
 
 export interface MemberServiceOptions {
@@ -77,6 +80,8 @@ class Member {
   readonly cursors = new Map<number, { session: Session; cursor: BrowseCursor }>();
   #nextSession = 1;
   #nextCursor = 1;
+  /** Said goodbye: its connection's end is a stop, not a failure. */
+  leaving = false;
   readonly connectedAt = new Date();
 
   constructor(readonly name: string, readonly personality: string,
@@ -221,6 +226,9 @@ export class MemberService {
       case 'prepare': return member.session(args).prepare(text(args, 'xid')).then(() => null);
       case 'inquire': return this.#host.queueInfo(text(args, 'queue'));
       case 'in-doubt': return this.#host.inDoubtList();
+      case 'goodbye':
+        member.leaving = true;
+        return null;
       case 'resolve':
         return this.#host.resolve(text(args, 'xid'),
           text(args, 'outcome') as 'commit' | 'rollback').then(() => null);
@@ -268,7 +276,8 @@ export class MemberService {
     member.cursors.clear();
     await Promise.allSettled(sessions.map((session) => session.close()));
     const ended: MemberEnded = { name: member.name, personality: member.personality,
-      reason: reason?.code ?? 'closed', sessions: sessions.length };
+      reason: member.leaving ? 'closed' : reason?.code ?? 'E_CONNECTION_BROKEN',
+      sessions: sessions.length };
     this.#broadcast('member-ended', { ...ended }, member);
     this.events.emit('member-ended', ended);
   }

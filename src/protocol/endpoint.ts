@@ -73,7 +73,10 @@ abstract class Endpoint {
         if (!this.#closed) this.frame(unpackFrame(body));
       });
     } catch (error) {
-      this.fail(error instanceof SanmqError ? error : Errors.internal(String(error)));
+      const coded = error instanceof SanmqError ? error : Errors.internal(String(error));
+      // The error answers the request that broke the rules when it is known.
+      const id = coded.details['id'];
+      this.fail(coded, typeof id === 'number' && Number.isSafeInteger(id) && id > 0 ? id : 0);
     }
   }
 

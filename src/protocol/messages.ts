@@ -19,6 +19,14 @@ import {
   propertiesToWire,
 } from './values.js';
 
+/**
+ * A time in milliseconds as a MessagePack integer: msgpackr writes a JavaScript number beyond
+ * 32 bits as a float64, which other languages would read as a float.
+ */
+export function wholeTime(ms: number): bigint {
+  return BigInt(Math.trunc(ms));
+}
+
 /** The neutral message a get returns, as the controller sends it. */
 export function messageToWire(message: Message): Args {
   const wire: Args = {
@@ -28,14 +36,16 @@ export function messageToWire(message: Message): Args {
     priority: message.priority,
     persistent: message.persistent,
     expiry: message.expiry,
-    putTime: message.putTime.getTime(),
+    putTime: wholeTime(message.putTime.getTime()),
     backoutCount: message.backoutCount,
     replyToQueue: message.replyToQueue,
     replyToQueueManager: message.replyToQueueManager,
     format: message.format,
     properties: propertiesToWire(message.properties),
   };
-  if (message.deadLetter !== undefined) wire['deadLetter'] = { ...message.deadLetter };
+  if (message.deadLetter !== undefined) {
+    wire['deadLetter'] = { ...message.deadLetter, movedAt: wholeTime(message.deadLetter.movedAt) };
+  }
   if (message.descriptor !== undefined) wire['descriptor'] = { ...message.descriptor };
   return wire;
 }
@@ -100,7 +110,7 @@ export function inputFromWire(wire: Args): MessageInput {
 
 export function putResultToWire(result: PutResult): Args {
   return { messageId: result.messageId, correlationId: result.correlationId,
-    putTime: result.putTime.getTime() };
+    putTime: wholeTime(result.putTime.getTime()) };
 }
 
 export function putResultFromWire(value: unknown): { messageId: Buffer; correlationId: Buffer;

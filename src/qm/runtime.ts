@@ -151,9 +151,15 @@ export class QueueManagerRuntime {
     }
   }
 
-  /** Closes every application connection and the controller connection. */
+  /**
+   * Closes every application connection, then says goodbye to the controller (an orderly
+   * stop, not a failure) and closes that connection: the goodbye leaves first.
+   */
   close(): void {
     for (const endpoint of [...this.#applications]) endpoint.close();
-    this.#controller.close();
+    if (!this.#controller.isClosed) {
+      this.#controller.request('goodbye', {}).catch(() => undefined);
+      this.#controller.close();
+    }
   }
 }

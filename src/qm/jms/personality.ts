@@ -14,7 +14,7 @@ import {
   TYPE_PROPERTY,
 } from '../../controller/jms-headers.js';
 import type { Args } from '../../protocol/frames.js';
-import type { WireMessage } from '../../protocol/messages.js';
+import { wholeTime, type WireMessage } from '../../protocol/messages.js';
 import {
   map,
   optionalFlag,
@@ -116,7 +116,7 @@ class JmsConnection implements PersonalityConnection {
   }
 
   putResult(outcome: PutOutcome): Args {
-    return { messageId: idString(outcome.messageId), timestamp: outcome.putTime };
+    return { messageId: idString(outcome.messageId), timestamp: wholeTime(outcome.putTime) };
   }
 
   select(args: Args): Args {
@@ -135,8 +135,8 @@ class JmsConnection implements PersonalityConnection {
         ? message.properties[TYPE_PROPERTY] : null,
       priority: message.priority,
       deliveryMode: message.persistent ? DELIVERY_PERSISTENT : DELIVERY_NON_PERSISTENT,
-      timestamp: message.putTime,
-      expiration: message.expiry === -1 ? 0 : Date.now() + message.expiry * 100,
+      timestamp: wholeTime(message.putTime),
+      expiration: wholeTime(message.expiry === -1 ? 0 : Date.now() + message.expiry * 100),
       redelivered: message.backoutCount > 0,
     };
     const properties = { ...message.properties };
