@@ -1,6 +1,7 @@
 /**
  * sanmq: a SAN controller emulator with a native storage core. This is the public entry
- * point: the controller (queues, units of work, locks) and the storage core under it.
+ * point: the queue managers and their application connections, the controller (queues, units
+ * of work, locks, members) and the storage core under it.
  */
 export {
   Lun,
@@ -45,3 +46,39 @@ export {
 } from './controller/locks.js';
 export type { StoreStats } from './controller/store.js';
 export type { Outcome } from './controller/units.js';
+export type { Descriptor } from './controller/descriptor.js';
+export type { BrowseOptions } from './controller/validation.js';
+export type { MemberEnded, MemberInfo, MemberService } from './controller/members.js';
+export { compileSelector, type Selector } from './controller/selector.js';
+export {
+  QueueManager,
+  type QueueManagerOptions,
+} from './qm/queue-manager.js';
+export {
+  ApplicationConnection,
+  connectQueueManager,
+  JmsConnection,
+  MqConnection,
+  RemoteCursor,
+  type ConnectOptions,
+  type JmsBody,
+  type JmsMessage,
+  type JmsMessageInput,
+  type MqGetOptions,
+  type MqMessage,
+  type MqPutMessage,
+} from './qm/client.js';
+export { runQueueManager, type RemoteQueueManager, type RemoteQueueManagerOptions } from './qm/remote.js';
+export type { ListenOptions, Listener, DialOptions } from './protocol/listener.js';
+export { PROTOCOL_VERSION } from './protocol/frames.js';
+export {
+  decodeMqmd,
+  defaultMqmd,
+  encodeMqmd,
+  MQMD_BYTES,
+  MQENC_NATIVE_BIG,
+  MQENC_NATIVE_LITTLE,
+  type Mqmd,
+} from './qm/mq/mqmd.js';
+export { convertText, decodeText, encodeText, SUPPORTED_CCSIDS } from './qm/mq/convert.js';
+export type { MapBody, MapValue } from './qm/jms/map-body.js';

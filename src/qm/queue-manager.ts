@@ -46,8 +46,6 @@ export interface MemberHost {
   attachMember(transport: Transport): void;
 }
 
-export type ApplicationConnection = MqConnection | JmsConnection;
-
 const NAME = /^[A-Za-z0-9._%/]{1,48}$/;
 
 function checkOptions(options: QueueManagerOptions): WorkerData['settings'] & {
@@ -201,7 +199,7 @@ export class QueueManager extends EventEmitter {
   }
 
   /** A new application connection to this queue manager, over a MessagePort. */
-  async connect(options: ConnectOptions = {}): Promise<ApplicationConnection> {
+  async connect(options: ConnectOptions = {}): Promise<MqConnection | JmsConnection> {
     const worker = this.#worker;
     if (worker === undefined) {
       throw new SanmqError('E_QM_NOT_AVAILABLE', `queue manager ${this.name} is not running`);
