@@ -267,6 +267,8 @@ export class ClientEndpoint extends Endpoint {
   readonly #pending = new Map<number, Pending>();
   #backlog: Backlogged[] = [];
   #inFlightMax = 1;
+  /** Requests other than the hello wait in the backlog until the hello is answered. */
+  #ready = false;
   #eventListener: ((name: string, data: Args) => void) | undefined;
   #brokenBy: SanmqError | undefined;
 
@@ -295,6 +297,7 @@ export class ClientEndpoint extends Endpoint {
     this.sendBytesMax = frameBytesMax;
     this.receiveBytesMax = frameBytesMax;
     this.#inFlightMax = Math.min(inFlightMax, IN_FLIGHT_MAX * 64);
+    this.#ready = true;
     this.#drain();
     return result;
   }
@@ -309,7 +312,8 @@ export class ClientEndpoint extends Endpoint {
       if (this.isClosed) {
         reject(brokenWith(this.#brokenBy ?? new SanmqError('E_CONNECTION_BROKEN',
           `the connection to ${this.peer} is closed`)));
-      } else if (this.#pending.size < this.#inFlightMax && this.#backlog.length === 0) {
+      } else if (op === 'hello' ||
+        (this.#ready && this.#pending.size < this.#inFlightMax && this.#backlog.length === 0)) {
         this.#issue(op, args, pending);
       } else if (this.#backlog.length >= BACKLOG_MAX) {
         reject(new SanmqError('E_BUSY', `${BACKLOG_MAX} requests wait for the connection to ` +
