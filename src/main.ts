@@ -1,8 +1,10 @@
 /**
  * `npm start`: opens the embedded default LUN under ./sanmq-data/ (formatting it on first
  * use), runs a short self-check of the storage core, prints what the LUN holds, then mounts
- * the controller on it: the mount report, a unit of work through a self-check queue, and the
- * queues with their depths. (The `sanmq mount` command will take this entry point over.)
+ * the controller on it: the mount report, a unit of work through a self-check queue, two
+ * queue managers of different personalities in worker threads passing a message between
+ * them, and the queues with their depths. (The `sanmq mount` command will take this entry
+ * point over.)
  */
 import { mkdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
@@ -10,6 +12,7 @@ import { join, resolve } from 'node:path';
 import { Controller } from './controller/controller.js';
 import { isSanmqError } from './errors.js';
 import { exists } from './files.js';
+import type { JmsConnection, MqConnection } from './qm/client.js';
 import { Lun, crc32c, crc32cImplementation } from './storage/lun.js';
 
 const DATA_DIRECTORY = resolve('sanmq-data');
@@ -102,11 +105,39 @@ async function controllerCheck(): Promise<void> {
     if (message.body.toString() !== body) throw new Error('the self-check message came back different');
     await session.close();
     console.log('  self-check: persistent put and get, each committed durably');
+    await queueManagerCheck(controller);
     for (const queue of controller.queueList()) {
       console.log(`  queue ${queue.name}: depth ${queue.depth} of ${queue.attributes.maxDepth}`);
     }
   } finally {
     await controller.unmount();
+  }
+}
+
+/**
+ * An EBCDIC `mq` queue manager and a `jms` one, each in its worker thread: a string put by
+ * the first (in CCSID 37) is received as a JMS text message by the second.
+ */
+async function queueManagerCheck(controller: Controller): Promise<void> {
+  const qmz = await controller.startQueueManager({ name: 'QMZ', personality: 'mq', ccsid: 37,
+    encoding: 'big' });
+  const qmj = await controller.startQueueManager({ name: 'QMJ', personality: 'jms' });
+  try {
+    const sender = await qmz.connect() as MqConnection;
+    const receiver = await qmj.connect() as JmsConnection;
+    const text = `queue manager self-check ${new Date().toISOString()}`;
+    const put = await sender.put(SELF_CHECK_QUEUE, { body: text, properties: { check: true } },
+      { syncpoint: true });
+    await sender.commit();
+    const got = await receiver.get(SELF_CHECK_QUEUE, { selector: 'check = TRUE', waitMs: 5_000 });
+    if (got.type !== 'text' || got.text !== text) throw new Error('the message crossed badly');
+    console.log(`  queue managers: QMZ (mq, CCSID ${sender.ccsid}, thread ${qmz.threadId}) put ` +
+      `${put.msgId.toString('hex').slice(0, 16)}…, QMJ (jms, thread ${qmj.threadId}) received ` +
+      'it as a JMS TextMessage');
+    sender.close();
+    receiver.close();
+  } finally {
+    await Promise.all([qmz.stop(), qmj.stop()]);
   }
 }
 
