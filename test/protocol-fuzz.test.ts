@@ -715,16 +715,13 @@ t.test('the controller\'s TCP member listener survives random and mutated frames
   const target = memberTarget(() => RawConnection.tcp(listener.port), 1);
   await fuzzTarget(t, target);
 
-  await t.test('more requests in flight than the hello allows break the connection',
-    async (t) => {
-      const { connection, session } = await ready(target);
-      const gets = Array.from({ length: 1025 }, () => requestFrame(connection.nextId++, 'get',
-        { session, queue: 'FZ', waitMs: 10_000 }));
-      connection.send(Buffer.concat(gets));
-      t.ok(await connection.waitClosed(), 'the connection closes');
-      t.same(connection.codes, ['E_BAD_FRAME'], describe(connection));
-      connection.destroy();
-    });
+  await t.test('a member may have every application\'s requests in flight', async (t) => {
+    const connection = await RawConnection.tcp(listener.port);
+    const reply = await connection.hello({ versions: [1], role: 'queue-manager',
+      name: 'LIMITS', personality: 'mq' });
+    t.equal(reply['inFlightMax'], 1024 * 1024, '1024 in flight for each of 1024 applications');
+    connection.destroy();
+  });
 
   await t.test('a listener with a secret refuses hellos without it', async (t) => {
     const guarded = await controller.listen({ port: 0, secret: SECRET });
@@ -851,6 +848,18 @@ t.test('the application listeners of mq and jms queue managers survive random fr
     await t.test('mq puts of MQMDs with random field bytes', (t) => randomMqmds(t, controller,
       mqPort));
     await t.test('jms', (t) => fuzzTarget(t, applicationTarget(jmsPort, 'jms', 0.3)));
+    await t.test('more requests in flight than the hello allows break the connection',
+      async (t) => {
+        const connection = await RawConnection.tcp(jmsPort);
+        const reply = await connection.hello({ versions: [1], role: 'application' });
+        t.equal(reply['inFlightMax'], 1024);
+        const gets = Array.from({ length: 1025 }, () => requestFrame(connection.nextId++, 'get',
+          { queue: 'FZ', waitMs: 10_000 }));
+        connection.send(Buffer.concat(gets));
+        t.ok(await connection.waitClosed(), 'the connection closes');
+        t.same(connection.codes, ['E_BAD_FRAME'], describe(connection));
+        connection.destroy();
+      });
 
     await checkIntact(t, controller, bodies, ['QM1', 'QM2']);
     t.ok(mq.running && jms.running, 'both queue managers still run');

@@ -12,7 +12,7 @@ import { timingSafeEqual } from 'node:crypto';
 import { Errors, SanmqError } from '../errors.js';
 import {
   FRAME_BYTES_MAX,
-  IN_FLIGHT_MAX,
+  MEMBER_IN_FLIGHT_MAX,
   PROTOCOL_VERSION,
   PROTOCOL_VERSIONS,
   type Args,
@@ -184,12 +184,12 @@ export class MemberService {
   #accepted(member: Member, frameBytesMax: number): Accepted {
     return {
       result: { protocol: PROTOCOL_VERSION, role: 'controller', frameBytesMax,
-        inFlightMax: IN_FLIGHT_MAX, recordBytesMax: this.#host.recordBytesMax,
+        inFlightMax: MEMBER_IN_FLIGHT_MAX, recordBytesMax: this.#host.recordBytesMax,
         members: this.members().map((m) => ({ name: m.name, personality: m.personality })) },
       handler: (op, args) => this.#request(member, op, args),
       ops: MEMBER_OPS,
       frameBytesMax,
-      inFlightMax: IN_FLIGHT_MAX,
+      inFlightMax: MEMBER_IN_FLIGHT_MAX,
     };
   }
 
@@ -317,8 +317,8 @@ export function checkVersion(args: Args): number {
   const offered = Array.isArray(args['versions']) ? args['versions'] : [args['protocol']];
   const common = PROTOCOL_VERSIONS.find((v) => offered.includes(v));
   if (common === undefined) {
-    throw new SanmqError('E_PROTOCOL_VERSION', `protocol version ${JSON.stringify(offered)} is ` +
-      `not spoken here; this end speaks ${PROTOCOL_VERSIONS.join(', ')}`,
+    throw new SanmqError('E_PROTOCOL_VERSION', `protocol version ${offered.map(String).join(', ')} ` +
+      `is not spoken here; this end speaks ${PROTOCOL_VERSIONS.join(', ')}`,
       { supported: PROTOCOL_VERSIONS.join(',') });
   }
   return common;

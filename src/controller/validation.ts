@@ -77,6 +77,8 @@ const MESSAGE_KEYS = ['body', 'messageId', 'correlationId', 'priority', 'persist
   'replyToQueue', 'replyToQueueManager', 'format', 'properties', 'descriptor'];
 const PROPERTY_NAME = /^[A-Za-z_$][A-Za-z0-9_$.]{0,255}$/;
 const PROPERTIES_MAX = 1024;
+const LONG_MIN = -(2n ** 63n);
+const LONG_MAX = 2n ** 63n - 1n;
 const EXPIRY_MAX = 999_999_999;
 
 function object(value: unknown, what: string): Record<string, unknown> {
@@ -133,6 +135,9 @@ function properties(value: unknown): Properties {
     if (!ok) {
       throw Errors.invalidArgument(`property '${name}' must be a string, number, boolean, ` +
         'bigint, Buffer or null');
+    }
+    if (typeof item === 'bigint' && (item < LONG_MIN || item > LONG_MAX)) {
+      throw Errors.invalidArgument(`property '${name}' is a bigint beyond 64 bits (a long)`);
     }
     result[name] = item as PropertyValue;
   }

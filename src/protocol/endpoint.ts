@@ -14,11 +14,11 @@ import {
   FrameReader,
   fromWire,
   HELLO_FRAME_BYTES_MAX,
-  IN_FLIGHT_MAX,
   KIND_ERROR,
   KIND_EVENT,
   KIND_REPLY,
   KIND_REQUEST,
+  MEMBER_IN_FLIGHT_MAX,
   packFrame,
   toWire,
   unpackFrame,
@@ -296,7 +296,7 @@ export class ClientEndpoint extends Endpoint {
     }
     this.sendBytesMax = frameBytesMax;
     this.receiveBytesMax = frameBytesMax;
-    this.#inFlightMax = Math.min(inFlightMax, IN_FLIGHT_MAX * 64);
+    this.#inFlightMax = Math.min(inFlightMax, MEMBER_IN_FLIGHT_MAX);
     this.#ready = true;
     this.#drain();
     return result;

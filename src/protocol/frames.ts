@@ -20,6 +20,14 @@ export const FRAME_BYTES_MAX = 16 * 1024 * 1024;
 export const HELLO_FRAME_BYTES_MAX = 64 * 1024;
 /** Requests a connection may have in flight (answered neither by a reply nor an error). */
 export const IN_FLIGHT_MAX = 1024;
+/** Application connections one queue manager serves at most. */
+export const CONNECTIONS_MAX = 1024;
+/**
+ * A member's connection carries the requests of all its applications: room for every one of
+ * them to use its whole in-flight limit, so that no application (with get-waits, say) can
+ * hold the shared connection and starve the others.
+ */
+export const MEMBER_IN_FLIGHT_MAX = IN_FLIGHT_MAX * CONNECTIONS_MAX;
 
 export const KIND_REQUEST = 0;
 export const KIND_REPLY = 1;

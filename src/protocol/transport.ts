@@ -21,6 +21,9 @@ export interface Transport {
   readonly peer: string;
 }
 
+/** Time a closing socket has to hand over what is queued before it is destroyed. */
+const END_GRACE_MS = 2_000;
+
 /** Bytes a socket may hold unsent before its peer counts as stuck and is dropped. */
 export const SOCKET_BACKLOG_BYTES_MAX = 256 * 1024 * 1024;
 
@@ -103,8 +106,14 @@ export class SocketTransport implements Transport {
     this.#socket.write(bytes);
   }
 
+  /**
+   * Half-closing is not enough: a peer that keeps its side open would hold the socket. Once
+   * what is queued is written the socket is destroyed, or after a grace period if the peer
+   * does not read.
+   */
   end(): void {
-    this.#socket.end();
+    this.#socket.end(() => this.#socket.destroy());
+    setTimeout(() => this.#socket.destroy(), END_GRACE_MS).unref();
   }
 
   destroy(): void {

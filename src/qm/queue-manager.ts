@@ -12,6 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { MessageChannel, Worker, type MessagePort, type ResourceLimits } from 'node:worker_threads';
 
 import { Errors, SanmqError } from '../errors.js';
+import { CONNECTIONS_MAX } from '../protocol/frames.js';
 import { listenOptions, type ListenOptions } from '../protocol/listener.js';
 import { PortTransport, type Transport } from '../protocol/transport.js';
 import { openConnection, type ConnectOptions, type JmsConnection,
@@ -31,7 +32,7 @@ export interface QueueManagerOptions {
   encoding?: 'big' | 'little';
   /** Also serve applications over TCP (127.0.0.1 unless told otherwise). */
   listen?: ListenOptions;
-  /** Application connections served at once (default 1024). */
+  /** Application connections served at once (1 to 1024, the default). */
   connectionsMax?: number;
   /** The worker thread's V8 heap limits. */
   resourceLimits?: ResourceLimits;
@@ -70,8 +71,8 @@ function checkOptions(options: QueueManagerOptions): WorkerData['settings'] & {
   checkCodes(ccsid, encoding, 'the queue manager\'s');
   if (options.listen !== undefined) listenOptions(options.listen);
   const connectionsMax = options.connectionsMax ?? 1024;
-  if (!Number.isInteger(connectionsMax) || connectionsMax < 1) {
-    throw Errors.invalidArgument('connectionsMax must be a positive integer');
+  if (!Number.isInteger(connectionsMax) || connectionsMax < 1 || connectionsMax > CONNECTIONS_MAX) {
+    throw Errors.invalidArgument(`connectionsMax must be an integer from 1 to ${CONNECTIONS_MAX}`);
   }
   const startTimeoutMs = options.startTimeoutMs ?? 30_000;
   return { name: options.name, ccsid, encoding, personality: options.personality,

@@ -8,6 +8,7 @@ import { EventEmitter } from 'node:events';
 
 import { dial, listen, type DialOptions, type Listener, type ListenOptions }
   from '../protocol/listener.js';
+import { CONNECTIONS_MAX } from '../protocol/frames.js';
 import { personality } from './personalities.js';
 import { checkCodes } from './mq/personality.js';
 import { MQENC_NATIVE_BIG, MQENC_NATIVE_LITTLE } from './mq/mqmd.js';
@@ -42,7 +43,7 @@ Promise<RemoteQueueManager> {
   const runtime = new QueueManagerRuntime(await dial(options.controller), {
     settings: { name: options.name, ccsid, encoding },
     personality: personality(options.personality),
-    connectionsMax: options.connectionsMax ?? 1024,
+    connectionsMax: Math.min(options.connectionsMax ?? CONNECTIONS_MAX, CONNECTIONS_MAX),
   });
   const events = new EventEmitter();
   runtime.onEvent = (name, data) => events.emit(name, data);

@@ -22,6 +22,7 @@ import {
   optionalText,
   propertiesFromWire,
   propertiesToWire,
+  text,
 } from '../../protocol/values.js';
 import { decodeText } from '../mq/convert.js';
 import {
@@ -112,7 +113,7 @@ class JmsConnection implements PersonalityConnection {
     if (timeToLive < 0) throw Errors.invalidArgument('message.timeToLive must be 0 (unlimited) or more');
     if (timeToLive > 0) message['expiry'] = Math.ceil(timeToLive / 100);
     message['properties'] = propertiesToWire(properties);
-    return { queue: String(args['queue']), message, syncpoint: optionalFlag(args, 'syncpoint') ?? false };
+    return { queue: text(args, 'queue'), message, syncpoint: optionalFlag(args, 'syncpoint') ?? false };
   }
 
   putResult(outcome: PutOutcome): Args {
@@ -126,6 +127,16 @@ class JmsConnection implements PersonalityConnection {
 
   /** Never throws (the message may be gone from its queue): what cannot be read is bytes. */
   gotten(message: WireMessage): Args {
+    try {
+      return this.#gotten(message);
+    } catch (error) {
+      return { type: 'bytes', bytes: message.body, messageId: idString(message.messageId),
+        properties: {}, warning: 'W_NOT_CONVERTED', reason: 2119,
+        detail: `the message could not be shown: ${(error as Error).message}` };
+    }
+  }
+
+  #gotten(message: WireMessage): Args {
     const result: Args = {
       messageId: idString(message.messageId),
       correlationId: correlationString(message.correlationId, message.properties),
@@ -154,14 +165,14 @@ class JmsConnection implements PersonalityConnection {
     if (format !== FORMAT_STRING && format !== FORMAT_MAP) {
       return { type: 'bytes', bytes: message.body };
     }
-    const text = decodeText(message.body, message.descriptor?.ccsid ?? 1208);
-    if (text === undefined) {
+    const decoded = decodeText(message.body, message.descriptor?.ccsid ?? 1208);
+    if (decoded === undefined) {
       return { type: 'bytes', bytes: message.body, warning: 'W_NOT_CONVERTED', reason: 2119,
         detail: `the body is not text in CCSID ${message.descriptor?.ccsid ?? 1208}` };
     }
-    if (format === FORMAT_STRING) return { type: 'text', text };
+    if (format === FORMAT_STRING) return { type: 'text', text: decoded };
     try {
-      return { type: 'map', map: propertiesToWire(decodeMapBody(text)) };
+      return { type: 'map', map: propertiesToWire(decodeMapBody(decoded)) };
     } catch (error) {
       return { type: 'bytes', bytes: message.body, warning: 'W_NOT_CONVERTED', reason: 2110,
         detail: (error as Error).message };

@@ -15,6 +15,7 @@ import {
   optionalFlag,
   optionalInteger,
   propertiesToWire,
+  text,
 } from '../../protocol/values.js';
 import {
   CHARACTER_FORMATS,
@@ -32,6 +33,7 @@ import {
 } from './convert.js';
 import {
   decodeMqmd,
+  defaultMqmd,
   encodeMqmd,
   integerEncoding,
   MQCCSI_Q_MGR,
@@ -45,6 +47,10 @@ import {
 } from './mqmd.js';
 
 export const WARNING_NOT_CONVERTED = 'W_NOT_CONVERTED';
+
+/** The MQMD's character fields and their widths in bytes. */
+const TEXT_FIELD_WIDTHS = [['replyToQ', 48], ['replyToQMgr', 48], ['userIdentifier', 12],
+  ['applIdentityData', 32], ['putApplName', 28], ['applOriginData', 4], ['format', 8]] as const;
 
 /** A connection's character set and encoding, checked. */
 export function checkCodes(ccsid: number, encoding: number, what: string): { ccsid: number; encoding: number } {
@@ -114,7 +120,7 @@ class MqConnection implements PersonalityConnection {
       message['persistent'] = md.persistence === MQPER_PERSISTENT;
     }
     if (md.expiry !== -1) message['expiry'] = md.expiry;
-    return { queue: String(args['queue']), message,
+    return { queue: text(args, 'queue'), message,
       syncpoint: optionalFlag(args, 'syncpoint') ?? false };
   }
 
@@ -129,7 +135,17 @@ class MqConnection implements PersonalityConnection {
     return { md: encodeMqmd(md, this.#integers(), this.#ccsid) };
   }
 
+  /** Checks a get's options before the get: once it is done, the message may be gone. */
   select(args: Args): Args {
+    optionalFlag(args, 'convert');
+    const ccsid = optionalInteger(args, 'ccsid');
+    const encoding = optionalInteger(args, 'encoding');
+    if (encoding !== undefined && integerEncoding(encoding) === undefined) {
+      throw Errors.invalidArgument(`encoding ${encoding} names no integer byte order (273, 546)`);
+    }
+    if (ccsid !== undefined && !isSupportedCcsid(ccsid)) {
+      throw Errors.invalidArgument(`CCSID ${ccsid} is not supported`);
+    }
     const selection: Args = {};
     for (const key of ['messageId', 'correlationId', 'selector']) {
       if (args[key] !== undefined && args[key] !== null) selection[key] = args[key];
@@ -142,6 +158,20 @@ class MqConnection implements PersonalityConnection {
    * so whatever cannot be shown exactly is shown as close as it can be, with a warning.
    */
   gotten(message: WireMessage, args: Args): Args {
+    try {
+      return this.#gotten(message, args);
+    } catch (error) {
+      // Still the message, with a default descriptor of its ids, so it is not lost.
+      const md = { ...defaultMqmd(), msgId: message.messageId, correlId: message.correlationId,
+        codedCharSetId: message.descriptor?.ccsid ?? 1208, encoding: this.#encoding,
+        ...putDateTime(message.putTime) };
+      return { md: encodeMqmd(md, this.#integers(), this.#ccsid), body: message.body,
+        properties: {}, warning: WARNING_NOT_CONVERTED, reason: 2119,
+        detail: `the descriptor could not be shown: ${(error as Error).message}` };
+    }
+  }
+
+  #gotten(message: WireMessage, args: Args): Args {
     const d = message.descriptor;
     const md: Mqmd = {
       report: d?.report ?? 0, msgType: d?.messageType ?? 8, expiry: message.expiry,
@@ -160,7 +190,7 @@ class MqConnection implements PersonalityConnection {
     };
     let body: Uint8Array = message.body;
     const reply: Args = {};
-    if (optionalFlag(args, 'convert') === true) {
+    if (args['convert'] === true) {
       const converted = this.#convert(md, body, args);
       body = converted.body;
       if (converted.warning !== undefined) Object.assign(reply, converted.warning);
@@ -175,8 +205,10 @@ class MqConnection implements PersonalityConnection {
 
   /** MQGMO_CONVERT: to the CCSID and encoding the get names, else the connection's. */
   #convert(md: Mqmd, body: Uint8Array, args: Args): { body: Uint8Array; warning?: Args } {
-    const targetCcsid = optionalInteger(args, 'ccsid') ?? this.#ccsid;
-    const targetEncoding = optionalInteger(args, 'encoding') ?? this.#encoding;
+    // Checked by select() for a get; a browse with bad values converts to the connection's.
+    const targetCcsid = typeof args['ccsid'] === 'number' ? args['ccsid'] : this.#ccsid;
+    const targetEncoding = typeof args['encoding'] === 'number' &&
+      integerEncoding(args['encoding']) !== undefined ? args['encoding'] : this.#encoding;
     const format = md.format.trimEnd();
     if (CHARACTER_FORMATS.has(format)) {
       const result = convertText(body, md.codedCharSetId, targetCcsid);
@@ -194,13 +226,23 @@ class MqConnection implements PersonalityConnection {
       detail: `format '${format}' has no conversion` } };
   }
 
-  /** Text fields that have no code in the connection's CCSID become '?' (with a warning). */
+  /**
+   * Text fields that have no code in the connection's CCSID get '?' for what has none, and
+   * are cut to fit their field once encoded (a character may take more bytes in UTF-8 than in
+   * the CCSID it was put in); with a warning.
+   */
   #fieldsWithWarning(md: Mqmd): Args | undefined {
     let replaced = false;
-    for (const key of ['replyToQ', 'replyToQMgr', 'userIdentifier', 'applIdentityData',
-      'putApplName', 'applOriginData', 'format'] as const) {
-      if (encodeText(md[key], this.#ccsid) !== undefined) continue;
-      md[key] = [...md[key]].map((c) => (encodeText(c, this.#ccsid) === undefined ? '?' : c)).join('');
+    for (const [key, width] of TEXT_FIELD_WIDTHS) {
+      const encoded = encodeText(md[key], this.#ccsid);
+      if (encoded !== undefined && encoded.length <= width) continue;
+      let fitted = '';
+      for (const c of md[key]) {
+        const next = fitted + (encodeText(c, this.#ccsid) === undefined ? '?' : c);
+        if ((encodeText(next, this.#ccsid)?.length ?? Infinity) > width) break;
+        fitted = next;
+      }
+      md[key] = fitted;
       replaced = true;
     }
     return replaced ? { warning: WARNING_NOT_CONVERTED, reason: 2119,
