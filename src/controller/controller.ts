@@ -13,39 +13,21 @@ import type { Transport } from '../protocol/transport.js';
 import type { QueueManager, QueueManagerOptions } from '../qm/queue-manager.js';
 import { constants } from '../storage/binding.js';
 import { Lun, type FormatOptions, type OpenOptions } from '../storage/lun.js';
-import {
-  applyAttributes,
-  defaultAttributes,
-  requireName,
-  type QueueAttributes,
-} from './attributes.js';
-import { encodeCatalog, RECORD_CONTROLLER, RECORD_QUEUE } from './codec.js';
+import type { QueueAttributes } from './attributes.js';
+import { Catalog, type QueueInfo } from './catalog.js';
 import { LockManager } from './locks.js';
 import { MemberService } from './members.js';
-import { NO_ADDRESS } from './message-index.js';
-import { Queue } from './queue.js';
+import type { Queue } from './queue.js';
 import { QueueStore } from './queue-store.js';
 import { recoverCatalog, recoverMessages, type MountReport } from './recovery.js';
 import { Session } from './session.js';
-import { MessageStore, PAGE_SET_CATALOG, type StoreStats } from './store.js';
+import { MessageStore, type StoreStats } from './store.js';
 import { Syncpoint, type Outcome } from './units.js';
 import { controllerOptions, type MountOptions } from './mount-options.js';
 
 export const DEFAULT_DEAD_LETTER_QUEUE = 'SYSTEM.DEAD.LETTER.QUEUE';
+export type { QueueInfo };
 
-export interface QueueInfo {
-  name: string;
-  attributes: QueueAttributes;
-  /** CURDEPTH: committed messages plus uncommitted puts. */
-  depth: number;
-  /** Uncommitted puts and messages gotten under syncpoint not yet committed. */
-  uncommitted: number;
-  openInput: number;
-  puts: number;
-  gets: number;
-  lastPutTime: Date | undefined;
-  lastGetTime: Date | undefined;
-}
 
 export interface InDoubtUnit {
   xid: string;
@@ -87,11 +69,9 @@ export class Controller {
   readonly #sessionsMax: number;
   #nextSessionId = 1;
   #messageCounter = 0;
-  #nextQueueId: number;
-  #controllerAddress: number;
+  readonly #catalog: Catalog;
   #timer: NodeJS.Timeout | undefined;
   #unmounted = false;
-  #admin: Promise<unknown> = Promise.resolve();
   /** The controller's own connection, for trigger messages. */
   #system: Session | undefined;
   /** The queue managers connected through the protocol (events: member-joined, -ended). */
@@ -111,8 +91,9 @@ export class Controller {
     this.queues = parts.queues;
     this.syncpoint = parts.syncpoint;
     this.mountReport = parts.report;
-    this.#nextQueueId = parts.nextQueueId;
-    this.#controllerAddress = parts.controllerAddress;
+    this.#catalog = new Catalog(parts.queues, { check: () => this.check(),
+      sessions: () => this.#sessions }, { messageLengthMax: parts.messageLengthMax,
+      nextQueueId: parts.nextQueueId, controllerAddress: parts.controllerAddress });
     this.#sessionsMax = parts.sessionsMax;
     this.recordBytesMax = parts.recordBytesMax;
     this.messageLengthMax = parts.messageLengthMax;
@@ -164,7 +145,7 @@ export class Controller {
         expiryIntervalMs: o.expiryIntervalMs, recordBytesMax, messageLengthMax,
         nonPersistentBytesMax: o.nonPersistentBytesMax });
       queues.deadLetterQueue = catalog.deadLetterQueue;
-      if (catalog.controllerAddress === -1) await controller.#firstMount();
+      if (!controller.#catalog.initialized) await controller.#firstMount();
       report.queues = queues.byName.size;
       report.durationMs = performance.now() - started;
       return controller;
@@ -202,64 +183,15 @@ export class Controller {
     return ++this.#messageCounter;
   }
 
-  /** Catalog changes run one at a time (they read and replace catalog records). */
-  #serial<T>(work: () => Promise<T>): Promise<T> {
-    const run = this.#admin.then(work, work);
-    this.#admin = run.catch(() => undefined);
-    return run;
-  }
-
   /** DEFINE QLOCAL: creates a queue (or, with `replace`, redefines its attributes). */
   defineQueue(name: string, attributes: Partial<QueueAttributes> = {},
     options: { replace?: boolean } = {}): Promise<QueueInfo> {
-    return this.#serial(async () => {
-      this.check();
-      requireName(name, 'queue name');
-      const replace = flagOption(options, 'replace', 'defineQueue');
-      const existing = this.queues.byName.get(name);
-      if (existing !== undefined) {
-        if (!replace) throw Errors.queueExists(name);
-        // As MQSC's DEFINE … REPLACE: what is not given returns to its default.
-        return this.#alter(existing, { ...defaultAttributes(this.messageLengthMax), ...attributes });
-      }
-      const resolved = applyAttributes(defaultAttributes(this.messageLengthMax), attributes,
-        this.messageLengthMax);
-      const id = this.#nextQueueId++;
-      const [address] = await this.queues.store.append(PAGE_SET_CATALOG,
-        [encodeCatalog(RECORD_QUEUE, { id, name, attributes: resolved })]) as [number];
-      const queue = new Queue(id, name, resolved, address);
-      this.queues.byName.set(name, queue);
-      this.queues.byId.set(id, queue);
-      return this.#info(queue);
-    });
+    return this.#catalog.defineQueue(name, attributes, options);
   }
 
   /** ALTER QLOCAL: changes attributes durably. */
   alterQueue(name: string, changes: Partial<QueueAttributes>): Promise<QueueInfo> {
-    return this.#serial(async () => {
-      this.check();
-      return this.#alter(this.queues.queue(name), changes);
-    });
-  }
-
-  async #alter(queue: Queue, changes: Partial<QueueAttributes>): Promise<QueueInfo> {
-    const resolved = applyAttributes(queue.attributes, changes, this.messageLengthMax);
-    const [address] = await this.queues.store.append(PAGE_SET_CATALOG,
-      [encodeCatalog(RECORD_QUEUE, { id: queue.id, name: queue.name, attributes: resolved })],
-      () => [queue.catalogAddress]) as [number];
-    const relist = resolved.deliverySequence !== queue.attributes.deliverySequence;
-    queue.catalogAddress = address;
-    queue.attributes = resolved;
-    if (relist) queue.relist(this.queues.store.index);
-    // As in IBM MQ, inhibiting gets ends the waits on the queue (MQGMO_WAIT: GET_INHIBITED).
-    if (resolved.getInhibited) {
-      for (const session of this.#sessions) {
-        session.cancelWaits(Errors.getInhibited(queue.name), queue);
-      }
-    }
-    // A queue whose gets are allowed again may serve the messages that arrived meanwhile.
-    this.queues.arrived(queue, 0);
-    return this.#info(queue);
+    return this.#catalog.alterQueue(name, changes);
   }
 
   /**
@@ -267,81 +199,25 @@ export class Controller {
    * messages unless `purge` (which discards them durably first).
    */
   deleteQueue(name: string, options: { purge?: boolean } = {}): Promise<void> {
-    return this.#serial(async () => {
-      this.check();
-      const purge = flagOption(options, 'purge', 'deleteQueue');
-      const queue = this.queues.queue(name);
-      if (name === this.queues.deadLetterQueue) {
-        throw Errors.objectInUse(`queue '${name}' is the dead-letter queue; set another first`);
-      }
-      if (queue.openInput > 0 || queue.uncommittedPuts > 0 || queue.locked > 0) {
-        throw Errors.objectInUse(`queue '${name}' is open or has uncommitted messages`);
-      }
-      if (queue.lists.count > 0 && !purge) {
-        throw Errors.queueNotEmpty(name, queue.lists.count);
-      }
-      await this.#purge(queue);
-      await this.queues.store.release(() => [queue.catalogAddress], PAGE_SET_CATALOG);
-      queue.deleted = true;
-      this.queues.byName.delete(name);
-      this.queues.byId.delete(queue.id);
-    });
+    return this.#catalog.deleteQueue(name, options);
   }
 
   /** Discards every committed message of a queue (CLEAR QLOCAL); returns how many. */
   clearQueue(name: string): Promise<number> {
-    return this.#serial(async () => {
-      this.check();
-      const queue = this.queues.queue(name);
-      if (queue.locked > 0 || queue.uncommittedPuts > 0) {
-        throw Errors.objectInUse(`queue '${name}' has uncommitted messages`);
-      }
-      return this.#purge(queue);
-    });
-  }
-
-  async #purge(queue: Queue): Promise<number> {
-    const index = this.queues.store.index;
-    const slots = [...queue.lists.slots(index)];
-    for (const slot of slots) queue.claim(index, slot);
-    try {
-      await this.queues.store.release(() => slots.map((slot) => index.address[slot] as number)
-        .filter((address) => address !== NO_ADDRESS));
-    } catch (error) {
-      for (const slot of slots) queue.unclaim(index, slot);
-      throw error;
-    }
-    for (const slot of slots) this.queues.remove(queue, slot);
-    return slots.length;
+    return this.#catalog.clearQueue(name);
   }
 
   queue(name: string): QueueInfo {
-    this.check();
-    return this.#info(this.queues.queue(name));
+    return this.#catalog.queue(name);
   }
 
   queueNames(): string[] {
-    return [...this.queues.byName.keys()].sort();
+    return this.#catalog.queueNames();
   }
 
   /** Every queue, by name. */
   queueList(): QueueInfo[] {
-    this.check();
-    return this.queueNames().map((name) => this.#info(this.queues.queue(name)));
-  }
-
-  #info(queue: Queue): QueueInfo {
-    return {
-      name: queue.name,
-      attributes: { ...queue.attributes },
-      depth: queue.depth,
-      uncommitted: queue.uncommittedPuts + queue.locked,
-      openInput: queue.openInput,
-      puts: queue.puts,
-      gets: queue.gets,
-      lastPutTime: queue.lastPutTime === 0 ? undefined : new Date(queue.lastPutTime),
-      lastGetTime: queue.lastGetTime === 0 ? undefined : new Date(queue.lastGetTime),
-    };
+    return this.#catalog.queueList();
   }
 
   get deadLetterQueue(): string {
@@ -350,16 +226,7 @@ export class Controller {
 
   /** DEADQ: the controller's dead-letter queue ('' for none). */
   setDeadLetterQueue(name: string): Promise<void> {
-    return this.#serial(async () => {
-      this.check();
-      if (name !== '') this.queues.queue(requireName(name, 'deadLetterQueue'));
-      const record = encodeCatalog(RECORD_CONTROLLER, { deadLetterQueue: name });
-      const old = this.#controllerAddress;
-      const [address] = await this.queues.store.append(PAGE_SET_CATALOG, [record],
-        () => (this.#controllerAddress === -1 ? [] : [this.#controllerAddress])) as [number];
-      if (old === -1 || old !== address) this.#controllerAddress = address;
-      this.queues.deadLetterQueue = name;
-    });
+    return this.#catalog.setDeadLetterQueue(name);
   }
 
   /** A new connection (an IBM MQ hconn) with put / get / browse and a unit of work. */
@@ -443,12 +310,7 @@ export class Controller {
 
   #moved(moves: Map<number, number>): void {
     this.syncpoint.moved(moves);
-    for (const queue of this.queues.byName.values()) {
-      const to = moves.get(queue.catalogAddress);
-      if (to !== undefined) queue.catalogAddress = to;
-    }
-    const to = moves.get(this.#controllerAddress);
-    if (to !== undefined) this.#controllerAddress = to;
+    this.#catalog.moved(moves);
   }
 
   /** Serves a queue manager's connection to this controller (a MessagePort or a socket). */
@@ -492,7 +354,7 @@ export class Controller {
     await Promise.allSettled([...this.#stops].map((stop) => stop()));
     await Promise.allSettled([...this.#listeners].map((listener) => listener.close()));
     await this.members.close();
-    await this.#admin;
+    await this.#catalog.idle();
     const sessions = [...this.#sessions];
     await Promise.allSettled(sessions.map((session) => session.close()));
     this.#unmounted = true;
@@ -505,19 +367,5 @@ function plain(value: unknown): unknown {
   return JSON.parse(JSON.stringify(value)) as unknown;
 }
 
-/** A boolean option of an options object that knows only it; unknown keys are refused. */
-function flagOption(options: unknown, key: string, method: string): boolean {
-  if (typeof options !== 'object' || options === null || Array.isArray(options)) {
-    throw Errors.invalidArgument('options must be an object');
-  }
-  for (const name of Object.keys(options)) {
-    if (name !== key) throw Errors.invalidArgument(`${method} has no option '${name}'`);
-  }
-  const value = (options as Record<string, unknown>)[key];
-  if (value !== undefined && typeof value !== 'boolean') {
-    throw Errors.invalidArgument(`options.${key} must be true or false`);
-  }
-  return value === true;
-}
 
 export type { MountOptions, FormatOptions, OpenOptions };
