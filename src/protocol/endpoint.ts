@@ -10,7 +10,6 @@
 import { Errors, SanmqError } from '../errors.js';
 import {
   badFrame,
-  FrameBatch,
   FrameReader,
   fromWire,
   HELLO_FRAME_BYTES_MAX,
@@ -33,7 +32,6 @@ export type CloseReason = SanmqError | undefined;
 abstract class Endpoint {
   protected readonly transport: Transport;
   readonly #reader: FrameReader;
-  #batch: FrameBatch | undefined;
   #closed = false;
   #closeListeners: ((reason: CloseReason) => void)[] = [];
   /** Largest frame this end sends (the other end's limit, once known). */
@@ -94,24 +92,13 @@ abstract class Endpoint {
       body = packFrame({ kind: KIND_ERROR, id: frame.id, error: toWire(badFrame(
         `the reply of ${body.length} bytes exceeds the frame limit of ${this.sendBytesMax}`)) });
     }
-    if (this.#batch === undefined) {
-      this.#batch = new FrameBatch(Math.max(4096, body.length * 2));
-      queueMicrotask(() => this.#flush());
-    }
-    this.#batch.add(body);
-  }
-
-  #flush(): void {
-    const batch = this.#batch;
-    this.#batch = undefined;
-    if (batch !== undefined && batch.count > 0) this.transport.send(batch.bytes());
+    this.transport.frame(body);
   }
 
   /** Breaks the connection: the error goes out (id 0: about the connection), then it closes. */
   protected fail(error: SanmqError, id = 0): void {
     if (this.#closed) return;
     this.send({ kind: KIND_ERROR, id, error: toWire(error) });
-    this.#flush();
     this.transport.end();
     this.closed(error);
   }
@@ -119,7 +106,6 @@ abstract class Endpoint {
   /** Closes in order: what is queued goes out first. */
   close(): void {
     if (this.#closed) return;
-    this.#flush();
     this.transport.end();
     this.closed(undefined);
   }
@@ -133,7 +119,6 @@ abstract class Endpoint {
   protected closed(reason: CloseReason): void {
     if (this.#closed) return;
     this.#closed = true;
-    this.#batch = undefined;
     for (const listener of this.#closeListeners) listener(reason);
     this.#closeListeners = [];
   }

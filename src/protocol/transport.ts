@@ -1,15 +1,20 @@
 /**
- * The two carriers of the protocol's byte stream: a MessagePort between threads, where each
- * post is a batch of whole frames in an ArrayBuffer that is transferred (moved, not copied),
- * and a TCP (or TLS) socket, where the same bytes are written as a stream. Endpoints see only
- * this interface, so every rule of the protocol is enforced once for both.
+ * The carriers of the protocol's byte stream: a MessagePort between threads, where each post
+ * is a batch of whole frames in an ArrayBuffer that is transferred (moved, not copied), a TCP
+ * (or TLS) socket, where the same bytes are written as a stream, and (src/protocol/mux.ts)
+ * many connections sharing one port. Endpoints see only this interface, so every rule of the
+ * protocol is enforced once for all. Frames queued in one turn of the event loop leave
+ * together: the batch is sent from setImmediate, after every message, completion and timer
+ * of the turn has had its say, not once per frame.
  */
 import type { Socket } from 'node:net';
 import type { MessagePort } from 'node:worker_threads';
 
+import { FrameBatch } from './frames.js';
+
 export interface Transport {
-  /** Sends a batch of whole frames; the transport may take the buffer over (transfer). */
-  send(bytes: Uint8Array): void;
+  /** Queues one frame body (copied now) for this turn's batch. */
+  frame(body: Uint8Array): void;
   /** Sends what is queued, then closes. */
   end(): void;
   /** Closes at once. */
@@ -27,13 +32,37 @@ const END_GRACE_MS = 2_000;
 /** Bytes a socket may hold unsent before its peer counts as stuck and is dropped. */
 export const SOCKET_BACKLOG_BYTES_MAX = 256 * 1024 * 1024;
 
-export class PortTransport implements Transport {
+/** Gathers the frames of a turn and writes them as one batch. */
+export abstract class BatchingTransport {
+  #batch: FrameBatch | undefined;
+
+  frame(body: Uint8Array): void {
+    if (this.#batch === undefined) {
+      this.#batch = new FrameBatch(Math.max(256, 2 * body.length + 8));
+      setImmediate(() => this.flush());
+    }
+    this.#batch.add(body);
+  }
+
+  /** Writes what is queued now (the turn's batch, or before closing). */
+  protected flush(): void {
+    const batch = this.#batch;
+    this.#batch = undefined;
+    if (batch !== undefined && batch.count > 0) this.send(batch.bytes());
+  }
+
+  /** Sends a batch of whole frames (a view of its own buffer, which may be transferred). */
+  abstract send(bytes: Uint8Array): void;
+}
+
+export class PortTransport extends BatchingTransport implements Transport {
   readonly #port: MessagePort;
   readonly peer: string;
   #closed = false;
   #closeListener: ((error: Error | undefined) => void) | undefined;
 
   constructor(port: MessagePort, peer: string) {
+    super();
     this.#port = port;
     this.peer = peer;
     port.on('close', () => this.#ended(undefined));
@@ -46,6 +75,7 @@ export class PortTransport implements Transport {
   }
 
   end(): void {
+    this.flush();
     this.destroy();
   }
 
@@ -74,7 +104,7 @@ export class PortTransport implements Transport {
   }
 }
 
-export class SocketTransport implements Transport {
+export class SocketTransport extends BatchingTransport implements Transport {
   readonly #socket: Socket;
   readonly peer: string;
   #closeListener: ((error: Error | undefined) => void) | undefined;
@@ -82,6 +112,7 @@ export class SocketTransport implements Transport {
   #closed = false;
 
   constructor(socket: Socket) {
+    super();
     this.#socket = socket;
     this.peer = `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? '?'}`;
     socket.setNoDelay(true);
@@ -112,6 +143,7 @@ export class SocketTransport implements Transport {
    * does not read.
    */
   end(): void {
+    this.flush();
     this.#socket.end(() => this.#socket.destroy());
     setTimeout(() => this.#socket.destroy(), END_GRACE_MS).unref();
   }

@@ -14,6 +14,7 @@ import { MessageChannel, Worker, type MessagePort, type ResourceLimits } from 'n
 import { Errors, SanmqError } from '../errors.js';
 import { CONNECTIONS_MAX } from '../protocol/frames.js';
 import { listenOptions, type ListenOptions } from '../protocol/listener.js';
+import { PortMux } from '../protocol/mux.js';
 import { PortTransport, type Transport } from '../protocol/transport.js';
 import { openConnection, type ConnectOptions, type JmsConnection,
   type MqConnection } from './client.js';
@@ -93,7 +94,8 @@ export class QueueManager extends EventEmitter {
   readonly #options: QueueManagerOptions;
   #worker: Worker | undefined;
   #controllerPort: MessagePort | undefined;
-  #ports = new Set<MessagePort>();
+  /** The port this thread's application connections share, once one is made. */
+  #mux: PortMux | undefined;
   #listener: { host: string; port: number } | undefined;
   #exited: Promise<number> = Promise.resolve(0);
 
@@ -192,25 +194,29 @@ export class QueueManager extends EventEmitter {
     this.#listener = undefined;
     // Our ends of its ports: closing them tells the controller and the applications now.
     this.#controllerPort?.close();
-    for (const port of this.#ports) port.close();
-    this.#ports.clear();
+    this.#mux?.close();
+    this.#mux = undefined;
     this.emit('ended', { name: this.name, exitCode: code,
       reason: failure === undefined ? 'exited' : failure.message });
     this.emit('stopped');
   }
 
-  /** A new application connection to this queue manager, over a MessagePort. */
+  /**
+   * A new application connection to this queue manager: a conversation of its own (hello,
+   * limits, unit of work) on the port this thread's connections share.
+   */
   async connect(options: ConnectOptions = {}): Promise<MqConnection | JmsConnection> {
     const worker = this.#worker;
     if (worker === undefined) {
       throw new SanmqError('E_QM_NOT_AVAILABLE', `queue manager ${this.name} is not running`);
     }
-    const channel = new MessageChannel();
-    this.#ports.add(channel.port1);
-    channel.port1.once('close', () => this.#ports.delete(channel.port1));
-    const message: ToWorker = { type: 'connect', port: channel.port2 };
-    worker.postMessage(message, [channel.port2]);
-    return openConnection(new PortTransport(channel.port1, `queue manager ${this.name}`), options);
+    if (this.#mux === undefined) {
+      const channel = new MessageChannel();
+      const message: ToWorker = { type: 'connections', port: channel.port2 };
+      worker.postMessage(message, [channel.port2]);
+      this.#mux = new PortMux(channel.port1, `queue manager ${this.name}`);
+    }
+    return openConnection(this.#mux.open(), options);
   }
 
   /**

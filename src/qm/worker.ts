@@ -1,13 +1,15 @@
 /**
  * The entry of a queue manager's worker thread. It connects to the controller over the
  * MessagePort it was given, starts its TCP listener when asked, then serves the application
- * ports its handle (`QueueManager` in the starting thread) passes it. When the controller
+ * connections its handle (`QueueManager` in the starting thread) opens, as conversations on
+ * one shared port (src/protocol/mux.ts). When the controller
  * goes away it closes everything and the thread ends; a crash of this thread is seen by the
  * controller as the end of its member connection.
  */
 import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
 
 import { listen, type Listener, type ListenOptions } from '../protocol/listener.js';
+import { PortMux } from '../protocol/mux.js';
 import { PortTransport } from '../protocol/transport.js';
 import { personality } from './personalities.js';
 import { QueueManagerRuntime } from './runtime.js';
@@ -23,7 +25,8 @@ export interface WorkerData {
 }
 
 /** Messages between a queue manager's handle and its worker (not the protocol). */
-export type ToWorker = { type: 'connect'; port: MessagePort } | { type: 'stop' };
+/** 'connections': the port on which the starting thread's application connections travel. */
+export type ToWorker = { type: 'connections'; port: MessagePort } | { type: 'stop' };
 export type FromWorker =
   | { type: 'ready'; listener: { host: string; port: number } | undefined }
   | { type: 'event'; name: string; data: Record<string, unknown> }
@@ -40,8 +43,10 @@ async function main(): Promise<void> {
   });
   runtime.onEvent = (name, event) => post({ type: 'event', name, data: event });
   let listener: Listener | undefined;
+  const muxes: PortMux[] = [];
   const stop = (): void => {
     runtime.close();
+    for (const mux of muxes) mux.close();
     void listener?.close();
     port.close();
   };
@@ -60,8 +65,11 @@ async function main(): Promise<void> {
     return;
   }
   port.on('message', (message: ToWorker) => {
-    if (message.type === 'connect') runtime.serve(new PortTransport(message.port, 'application'));
-    else stop();
+    if (message.type === 'connections') {
+      muxes.push(new PortMux(message.port, 'applications', (transport) => runtime.serve(transport)));
+    } else {
+      stop();
+    }
   });
   post({ type: 'ready', listener: listener === undefined ? undefined
     : { host: listener.host, port: listener.port } });
