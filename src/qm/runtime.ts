@@ -78,7 +78,11 @@ export class QueueManagerRuntime {
         session = this.#openSession();
         const handler = accepted.handler;
         const id = await session;
-        accepted.handler = (op, request) => handler(op, { ...request, session: id });
+        accepted.handler = (op, request) => {
+          // Whatever session the application named, its own is the one that counts.
+          request['session'] = id;
+          return handler(op, request);
+        };
         return accepted;
       },
     });

@@ -156,10 +156,15 @@ export function convertText(
   return { bytes: converted, converted: true };
 }
 
+const blanks = new Map<number, number>();
+
 /** The blank of `ccsid` (0x40 in EBCDIC, 0x20 otherwise), from its own table. */
 function blankOf(ccsid: number, name: string): number {
+  const known = blanks.get(ccsid);
+  if (known !== undefined) return known;
   const blank = encodeText(' ', ccsid);
   if (blank === undefined) throw Errors.invalidArgument(`${name}: CCSID ${ccsid} is not supported`);
+  blanks.set(ccsid, blank[0] as number);
   return blank[0] as number;
 }
 
@@ -170,6 +175,8 @@ function blankOf(ccsid: number, name: string): number {
  */
 export function encodeField(text: string, width: number, ccsid: number, name = 'field'): Buffer {
   const field = Buffer.alloc(width, blankOf(ccsid, name));
+  // Most MQMD fields are blank: nothing to encode.
+  if (text.length === 0) return field;
   const encoded = encodeText(text, ccsid);
   if (encoded === undefined) {
     throw Errors.invalidArgument(
@@ -193,6 +200,7 @@ export function decodeField(bytes: Uint8Array, ccsid: number, name = 'field'): s
   const nul = bytes.indexOf(0);
   let end = nul < 0 ? bytes.length : nul;
   while (end > 0 && bytes[end - 1] === blank) end--;
+  if (end === 0) return '';
   const text = decodeText(bytes.subarray(0, end), ccsid);
   if (text === undefined) {
     throw Errors.invalidArgument(`${name} is not valid in CCSID ${ccsid}: ` +

@@ -27,6 +27,7 @@ import {
 } from '../personality.js';
 import {
   convertText,
+  encodeField,
   encodeText,
   isSupportedCcsid,
   MQRC_FORMAT_ERROR,
@@ -47,6 +48,13 @@ import {
 } from './mqmd.js';
 
 export const WARNING_NOT_CONVERTED = 'W_NOT_CONVERTED';
+
+/** Where put() fills in the application's MQMD (IBM's offsets; mqmd.ts has them all). */
+const MQMD_CCSID_AT = 28;
+const MQMD_MSG_ID_AT = 48;
+const MQMD_CORREL_ID_AT = 72;
+const MQMD_PUT_DATE_AT = 304;
+const MQMD_PUT_TIME_AT = 312;
 
 /** The MQMD's character fields and their widths in bytes. */
 const TEXT_FIELD_WIDTHS = [['replyToQ', 48], ['replyToQMgr', 48], ['userIdentifier', 12],
@@ -124,15 +132,22 @@ class MqConnection implements PersonalityConnection {
       syncpoint: optionalFlag(args, 'syncpoint') ?? false };
   }
 
+  /**
+   * The MQMD as put: the application's own bytes (read and checked by put()) with the fields
+   * the put fills in written over them, MsgId, CorrelId, PutDate, PutTime and CodedCharSetId;
+   * no second decode and encode of the whole structure.
+   */
   putResult(outcome: PutOutcome, put: NeutralPut, args: Args): Args {
-    const md = decodeMqmd(args['md'] as Uint8Array, this.#integers(), this.#ccsid);
-    md.msgId = outcome.messageId;
-    md.correlId = outcome.correlationId;
+    const md = Buffer.from(args['md'] as Uint8Array);
+    md.set(outcome.messageId, MQMD_MSG_ID_AT);
+    md.set(outcome.correlationId, MQMD_CORREL_ID_AT);
     const when = putDateTime(outcome.putTime);
-    md.putDate = when.putDate;
-    md.putTime = when.putTime;
-    md.codedCharSetId = (put.message['descriptor'] as Args)['ccsid'] as number;
-    return { md: encodeMqmd(md, this.#integers(), this.#ccsid) };
+    encodeField(when.putDate, 8, this.#ccsid, 'MQMD PutDate').copy(md, MQMD_PUT_DATE_AT);
+    encodeField(when.putTime, 8, this.#ccsid, 'MQMD PutTime').copy(md, MQMD_PUT_TIME_AT);
+    const ccsid = (put.message['descriptor'] as Args)['ccsid'] as number;
+    if (this.#integers() === 'big') md.writeInt32BE(ccsid, MQMD_CCSID_AT);
+    else md.writeInt32LE(ccsid, MQMD_CCSID_AT);
+    return { md };
   }
 
   /** Checks a get's options before the get: once it is done, the message may be gone. */
