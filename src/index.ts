@@ -82,3 +82,4 @@ export {
 } from './qm/mq/mqmd.js';
 export { convertText, decodeText, encodeText, SUPPORTED_CCSIDS } from './qm/mq/convert.js';
 export type { MapBody, MapValue } from './qm/jms/map-body.js';
+export { PortTransport, SocketTransport, type Transport } from './protocol/transport.js';

@@ -81,6 +81,18 @@ t.test('a queue manager listener can serve TLS', { skip: noOpenssl }, async (t) 
   const plain = await errorOf(() => connectQueueManager({ port, connectTimeoutMs: 3_000 }));
   t.ok(['E_CONNECTION_BROKEN', 'E_BAD_FRAME'].includes(plain.code),
     `a plain TCP hello to a TLS listener fails (${plain.code})`);
+  // With `ca`, the listener asks for a client certificate it signed (mutual TLS).
+  const mutual = await startQm(t, controller, { name: 'QMM', personality: 'mq',
+    listen: { port: 0, tls: { key: readFileSync(key), cert: readFileSync(cert),
+      ca: readFileSync(cert) } } });
+  const mutualPort = mutual.address?.port ?? 0;
+  const anonymous = await errorOf(() => connectQueueManager({ port: mutualPort,
+    connectTimeoutMs: 3_000, tls: { ca: readFileSync(cert), servername: 'localhost' } }));
+  t.equal(anonymous.code, 'E_CONNECTION_BROKEN', 'a client without a certificate is refused');
+  const known = await connectQueueManager({ port: mutualPort, tls: { ca: readFileSync(cert),
+    key: readFileSync(key), cert: readFileSync(cert), servername: 'localhost' } });
+  t.equal(known.queueManager, 'QMM', 'a client with a certificate the ca signed is served');
+  known.close();
 });
 
 /** Starts the remote queue manager fixture; resolves with its application port. */

@@ -13,7 +13,6 @@ import { Errors, SanmqError } from '../errors.js';
 import {
   FRAME_BYTES_MAX,
   MEMBER_IN_FLIGHT_MAX,
-  PROTOCOL_VERSION,
   PROTOCOL_VERSIONS,
   type Args,
 } from '../protocol/frames.js';
@@ -85,7 +84,7 @@ class Member {
   readonly connectedAt = new Date();
 
   constructor(readonly name: string, readonly personality: string,
-    readonly endpoint: ServerEndpoint) {}
+    readonly endpoint: ServerEndpoint, readonly protocol: number) {}
 
   addSession(session: Session): number {
     if (this.sessions.size >= SESSIONS_MAX) {
@@ -159,7 +158,7 @@ export class MemberService {
 
   #hello(args: Args, endpoint: ServerEndpoint, secret: string | undefined): Member {
     this.#host.check();
-    checkVersion(args);
+    const protocol = checkVersion(args);
     if (secret !== undefined && !secretMatches(args['secret'], secret)) {
       throw new SanmqError('E_NOT_AUTHORIZED', 'the hello did not carry the shared secret');
     }
@@ -174,7 +173,7 @@ export class MemberService {
     if (this.#members.has(name)) {
       throw Errors.objectInUse(`queue manager ${name} is connected already`);
     }
-    const member = new Member(name, personality, endpoint);
+    const member = new Member(name, personality, endpoint, protocol);
     this.#members.set(name, member);
     this.#broadcast('member-joined', { name, personality }, member);
     this.events.emit('member-joined', { name, personality });
@@ -183,7 +182,7 @@ export class MemberService {
 
   #accepted(member: Member, frameBytesMax: number): Accepted {
     return {
-      result: { protocol: PROTOCOL_VERSION, role: 'controller', frameBytesMax,
+      result: { protocol: member.protocol, role: 'controller', frameBytesMax,
         inFlightMax: MEMBER_IN_FLIGHT_MAX, recordBytesMax: this.#host.recordBytesMax,
         members: this.members().map((m) => ({ name: m.name, personality: m.personality })) },
       handler: (op, args) => this.#request(member, op, args),

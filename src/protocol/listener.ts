@@ -18,7 +18,7 @@ export interface ListenOptions {
   port?: number;
   /** A shared secret every hello must carry (at least 16 characters). */
   secret?: string;
-  /** Serve TLS with this key and certificate (PEM). */
+  /** Serve TLS with this key and certificate (PEM); with `ca`, require client certificates. */
   tls?: { key: string | Buffer; cert: string | Buffer; ca?: string | Buffer };
   /** Connections served at once; more are refused at accept (default 1024). */
   connectionsMax?: number;
@@ -81,14 +81,16 @@ export async function listen(options: ListenOptions,
     socket.on('close', () => sockets.delete(socket));
     accept(new SocketTransport(socket));
   };
+  // With `ca`, clients must present a certificate it signed (mutual TLS).
   const server = o.tls === undefined ? net.createServer(onSocket)
     : tls.createServer({ key: o.tls.key, cert: o.tls.cert, ...(o.tls.ca === undefined ? {}
-      : { ca: o.tls.ca }) }, onSocket);
+      : { ca: o.tls.ca, requestCert: true, rejectUnauthorized: true }) }, onSocket);
   server.maxConnections = o.connectionsMax;
   await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
+    const failed = (error: NodeJS.ErrnoException): void => reject(listenError(error, o.host, o.port));
+    server.once('error', failed);
     server.listen(o.port, o.host, () => {
-      server.off('error', reject);
+      server.off('error', failed);
       resolve();
     });
   });
@@ -103,11 +105,22 @@ export async function listen(options: ListenOptions,
   };
 }
 
+/** Why a listener could not start, as a coded error (a port in use is E_BUSY). */
+function listenError(error: NodeJS.ErrnoException, host: string, port: number): SanmqError {
+  const message = `cannot listen on ${host}:${port}: ${error.message}`;
+  if (error.code === 'EADDRINUSE') return new SanmqError('E_BUSY', message, { host, port });
+  if (error.code === 'EACCES' || error.code === 'EADDRNOTAVAIL' || error.code === 'ENOTFOUND') {
+    return new SanmqError('E_INVALID_ARGUMENT', message, { host, port });
+  }
+  return new SanmqError('E_IO', message, { host, port });
+}
+
 export interface DialOptions {
   host?: string;
   port: number;
   /** Connect with TLS; `ca` to trust a self-signed certificate. */
-  tls?: { ca?: string | Buffer; servername?: string; rejectUnauthorized?: boolean };
+  tls?: { ca?: string | Buffer; key?: string | Buffer; cert?: string | Buffer; servername?: string;
+    rejectUnauthorized?: boolean; };
   connectTimeoutMs?: number;
 }
 

@@ -33,6 +33,19 @@ export interface ConnectOptions {
   secret?: string;
 }
 
+const MQ_GET_KEYS = ['syncpoint', 'waitMs', 'convert', 'ccsid', 'encoding', 'messageId',
+  'correlationId', 'selector'];
+
+/** Options are checked here as everywhere in the API: an unknown one is refused, not ignored. */
+function known(options: object, keys: readonly string[], what: string): void {
+  if (typeof options !== 'object' || options === null) {
+    throw Errors.invalidArgument(`${what} options must be an object`);
+  }
+  for (const key of Object.keys(options)) {
+    if (!keys.includes(key)) throw Errors.invalidArgument(`${what} has no option '${key}'`);
+  }
+}
+
 /** What every connection does, whatever the personality. */
 export class ApplicationConnection {
   readonly queueManager: string;
@@ -168,9 +181,10 @@ export class MqConnection extends ApplicationConnection {
     const md = { ...defaultMqmd(), encoding: this.encoding, ...message.descriptor };
     let body = message.body;
     if (typeof body === 'string') {
-      const encoded = encodeText(body, md.codedCharSetId === 0 ? this.ccsid : md.codedCharSetId);
+      const ccsid = md.codedCharSetId === 0 ? this.ccsid : md.codedCharSetId;
+      const encoded = encodeText(body, ccsid);
       if (encoded === undefined) {
-        throw Errors.invalidArgument(`the body has characters without a code in CCSID ${this.ccsid}`);
+        throw Errors.invalidArgument(`the body has characters without a code in CCSID ${ccsid}`);
       }
       body = encoded;
       if (message.descriptor?.format === undefined) md.format = MQFMT_STRING;
@@ -184,12 +198,14 @@ export class MqConnection extends ApplicationConnection {
 
   /** MQGET. */
   async get(queue: string, options: MqGetOptions = {}): Promise<MqMessage> {
+    known(options, MQ_GET_KEYS, 'get');
     return this.#message(await this.request('get', { queue, ...options }) as Args);
   }
 
   /** A browse cursor (MQGMO_BROWSE_FIRST / BROWSE_NEXT). */
   async browse(queue: string, options: Omit<MqGetOptions, 'syncpoint' | 'waitMs'> = {}):
   Promise<RemoteCursor<MqMessage>> {
+    known(options, MQ_GET_KEYS.filter((key) => key !== 'syncpoint' && key !== 'waitMs'), 'browse');
     const { convert, ccsid, encoding, ...selection } = options;
     const reply = await this.request('browse.open', { queue, ...selection }) as Args;
     const extra: Args = { convert, ccsid, encoding };
@@ -254,11 +270,13 @@ export class JmsConnection extends ApplicationConnection {
   /** Receives a message, with a selector if given. */
   async get(queue: string, options: { selector?: string; waitMs?: number; syncpoint?: boolean } = {}):
   Promise<JmsMessage> {
+    known(options, ['selector', 'waitMs', 'syncpoint'], 'get');
     return jmsMessage(await this.request('get', { queue, ...options }) as Args);
   }
 
   async browse(queue: string, options: { selector?: string } = {}):
   Promise<RemoteCursor<JmsMessage>> {
+    known(options, ['selector'], 'browse');
     const reply = await this.request('browse.open', { queue, ...options }) as Args;
     return new RemoteCursor(this.endpoint, reply['cursor'] as number, jmsMessage, {});
   }

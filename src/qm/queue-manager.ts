@@ -76,6 +76,9 @@ function checkOptions(options: QueueManagerOptions): WorkerData['settings'] & {
     throw Errors.invalidArgument(`connectionsMax must be an integer from 1 to ${CONNECTIONS_MAX}`);
   }
   const startTimeoutMs = options.startTimeoutMs ?? 30_000;
+  if (!Number.isInteger(startTimeoutMs) || startTimeoutMs < 1) {
+    throw Errors.invalidArgument('startTimeoutMs must be a positive integer');
+  }
   return { name: options.name, ccsid, encoding, personality: options.personality,
     connectionsMax, startTimeoutMs };
 }
@@ -178,11 +181,17 @@ export class QueueManager extends EventEmitter {
           reject(new SanmqError(message.code as 'E_INTERNAL', message.message));
         }
       };
+      let failure = '';
+      const onError = (error: Error): void => {
+        failure = `: ${error.message}`;
+      };
       const onExit = (code: number): void => {
         clearTimeout(timer);
+        worker.off('error', onError);
         reject(new SanmqError('E_QM_NOT_AVAILABLE',
-          `queue manager ${this.name} ended while starting (exit code ${code})`));
+          `queue manager ${this.name} ended while starting (exit code ${code})${failure}`));
       };
+      worker.on('error', onError);
       worker.on('message', onMessage);
       worker.once('exit', onExit);
     });

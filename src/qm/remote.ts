@@ -8,6 +8,7 @@ import { EventEmitter } from 'node:events';
 
 import { dial, listen, type DialOptions, type Listener, type ListenOptions }
   from '../protocol/listener.js';
+import { Errors } from '../errors.js';
 import { CONNECTIONS_MAX } from '../protocol/frames.js';
 import { personality } from './personalities.js';
 import { checkCodes } from './mq/personality.js';
@@ -37,13 +38,17 @@ export interface RemoteQueueManager extends EventEmitter {
 /** Connects to the controller, joins as a member and starts serving applications. */
 export async function runQueueManager(options: RemoteQueueManagerOptions):
 Promise<RemoteQueueManager> {
+  const connectionsMax = options.connectionsMax ?? CONNECTIONS_MAX;
+  if (!Number.isInteger(connectionsMax) || connectionsMax < 1 || connectionsMax > CONNECTIONS_MAX) {
+    throw Errors.invalidArgument(`connectionsMax must be an integer from 1 to ${CONNECTIONS_MAX}`);
+  }
   const encoding = options.encoding === 'big' ? MQENC_NATIVE_BIG : MQENC_NATIVE_LITTLE;
   const ccsid = options.ccsid ?? 1208;
   checkCodes(ccsid, encoding, 'the queue manager\'s');
   const runtime = new QueueManagerRuntime(await dial(options.controller), {
     settings: { name: options.name, ccsid, encoding },
     personality: personality(options.personality),
-    connectionsMax: Math.min(options.connectionsMax ?? CONNECTIONS_MAX, CONNECTIONS_MAX),
+    connectionsMax,
   });
   const events = new EventEmitter();
   runtime.onEvent = (name, data) => events.emit(name, data);

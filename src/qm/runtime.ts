@@ -11,7 +11,6 @@ import { ClientEndpoint, ServerEndpoint, type Accepted } from '../protocol/endpo
 import {
   FRAME_BYTES_MAX,
   IN_FLIGHT_MAX,
-  PROTOCOL_VERSION,
   PROTOCOL_VERSIONS,
   type Args,
 } from '../protocol/frames.js';
@@ -101,7 +100,7 @@ export class QueueManagerRuntime {
   }
 
   #hello(args: Args, secret: string | undefined): Accepted {
-    checkVersion(args);
+    const protocol = checkVersion(args);
     if (secret !== undefined && !secretMatches(args['secret'], secret)) {
       throw new SanmqError('E_NOT_AUTHORIZED', 'the hello did not carry the shared secret');
     }
@@ -117,7 +116,7 @@ export class QueueManagerRuntime {
     }
     const connection = this.#personality.connect(args, this.settings);
     return {
-      result: { protocol: PROTOCOL_VERSION, role: 'queue-manager', name: this.settings.name,
+      result: { protocol, role: 'queue-manager', name: this.settings.name,
         personality: this.#personality.name, frameBytesMax: this.#frameBytesMax,
         inFlightMax: IN_FLIGHT_MAX, ...connection.hello },
       handler: (op, request) => this.#request(connection, op, request),

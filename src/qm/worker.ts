@@ -8,6 +8,7 @@
  */
 import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
 
+import { ERROR_CODES } from '../errors.js';
 import { listen, type Listener, type ListenOptions } from '../protocol/listener.js';
 import { PortMux } from '../protocol/mux.js';
 import { PortTransport } from '../protocol/transport.js';
@@ -59,8 +60,10 @@ async function main(): Promise<void> {
     }
   } catch (error) {
     const coded = error as { code?: unknown; message?: unknown };
-    post({ type: 'failed', code: typeof coded.code === 'string' ? coded.code : 'E_INTERNAL',
-      message: String(coded.message ?? error) });
+    // Only the library's stable codes cross; anything else is reported as E_INTERNAL.
+    const code = typeof coded.code === 'string' && (ERROR_CODES as readonly string[])
+      .includes(coded.code) ? coded.code : 'E_INTERNAL';
+    post({ type: 'failed', code, message: String(coded.message ?? error) });
     stop();
     return;
   }

@@ -131,7 +131,11 @@ class JmsConnection implements PersonalityConnection {
       return this.#gotten(message);
     } catch (error) {
       return { type: 'bytes', bytes: message.body, messageId: idString(message.messageId),
-        properties: {}, warning: 'W_NOT_CONVERTED', reason: 2119,
+        correlationId: null, replyTo: null, jmsType: null, priority: message.priority,
+        deliveryMode: message.persistent ? DELIVERY_PERSISTENT : DELIVERY_NON_PERSISTENT,
+        timestamp: wholeTime(message.putTime), expiration: 0n,
+        redelivered: message.backoutCount > 0, properties: {}, warning: 'W_NOT_CONVERTED',
+        reason: 2119,
         detail: `the message could not be shown: ${(error as Error).message}` };
     }
   }

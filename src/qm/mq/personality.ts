@@ -220,7 +220,8 @@ class MqConnection implements PersonalityConnection {
 
   /** MQGMO_CONVERT: to the CCSID and encoding the get names, else the connection's. */
   #convert(md: Mqmd, body: Uint8Array, args: Args): { body: Uint8Array; warning?: Args } {
-    // Checked by select() for a get; a browse with bad values converts to the connection's.
+    // Checked by select() for a get. A browse's values are not checked: a bad encoding
+    // counts as the connection's, an unsupported CCSID gives the warning 2115.
     const targetCcsid = typeof args['ccsid'] === 'number' ? args['ccsid'] : this.#ccsid;
     const targetEncoding = typeof args['encoding'] === 'number' &&
       integerEncoding(args['encoding']) !== undefined ? args['encoding'] : this.#encoding;
