@@ -35,6 +35,11 @@ export interface QueueManagerOptions {
   listen?: ListenOptions;
   /** Application connections served at once (1 to 1024, the default). */
   connectionsMax?: number;
+  /**
+   * Node options of the worker thread (default: this process's, without `--input-type`, which
+   * Node refuses for a worker's file).
+   */
+  execArgv?: string[];
   /** The worker thread's V8 heap limits. */
   resourceLimits?: ResourceLimits;
   /** The worker's script: the compiled worker.js beside this file unless given. */
@@ -145,6 +150,8 @@ export class QueueManager extends EventEmitter {
     this.#host.attachMember(new PortTransport(channel.port1, `queue manager ${this.name}`));
     const worker = new Worker(this.#options.entry ?? defaultEntry(), {
       workerData: data, transferList: [channel.port2],
+      execArgv: this.#options.execArgv ??
+        process.execArgv.filter((option) => !option.startsWith('--input-type')),
       ...(this.#options.resourceLimits === undefined ? {}
         : { resourceLimits: this.#options.resourceLimits }),
     });

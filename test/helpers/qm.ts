@@ -19,7 +19,9 @@ export function workerEntry(): string {
 /** Starts a queue manager on the controller; it is stopped when the test ends. */
 export async function startQm(t: MqTest, controller: Controller, options: QueueManagerOptions):
 Promise<QueueManager> {
-  const qm = await controller.startQueueManager({ entry: workerEntry(), ...options });
+  // The compiled worker needs none of the test runner's loaders: it starts in a fraction of
+  // the time without them.
+  const qm = await controller.startQueueManager({ entry: workerEntry(), execArgv: [], ...options });
   t.teardown(() => qm.stop());
   return qm;
 }
