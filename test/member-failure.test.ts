@@ -8,7 +8,8 @@ import t from 'tap';
 
 import type { MemberEnded } from '../src/controller/members.js';
 import type { JmsConnection, MqConnection } from '../src/qm/client.js';
-import { drain, errorOf, mountFresh } from './helpers/mq.js';
+import { compiledFixture } from './helpers/compile.js';
+import { drain, errorOf, mountFresh, sleep } from './helpers/mq.js';
 import { nextEvent, startQm } from './helpers/qm.js';
 
 t.test('a terminated member\'s unit of work is backed out while another member keeps working',
@@ -135,3 +136,33 @@ t.test('unmounting the controller stops its queue managers', async (t) => {
   await ended;
   t.notOk(qm.running);
 });
+
+t.test('a queue manager whose thread crashes has its work backed out like a terminated one',
+  async (t) => {
+    const { controller } = await mountFresh(t);
+    await controller.defineQueue('Q1', { defaultPersistent: true });
+    await controller.session().put('Q1', { body: 'kept' });
+    process.env['SANMQ_TEST_CRASH_MS'] = '1500';
+    const qm = await startQm(t, controller, { name: 'QMC', personality: 'jms',
+      entry: compiledFixture('crashing-qm-worker.ts') });
+    delete process.env['SANMQ_TEST_CRASH_MS'];
+    const ended = nextEvent<{ exitCode: number; reason: string }>(qm, 'ended', 20_000);
+    const memberEnded = nextEvent<MemberEnded>(controller.members.events, 'member-ended', 20_000);
+    const app = await qm.connect() as JmsConnection;
+    const got = await app.get('Q1', { syncpoint: true });
+    t.equal(got.type === 'bytes' ? Buffer.from(got.bytes).toString() : '', 'kept');
+    await app.put('Q1', { type: 'text', text: 'lost with the crash' }, { syncpoint: true });
+    const report = await ended;
+    t.equal(report.exitCode, 1);
+    t.match(report.reason, /crashed on purpose/);
+    t.match(await memberEnded, { name: 'QMC', reason: 'E_CONNECTION_BROKEN', sessions: 1 });
+    await sleep(50);
+    const session = controller.session();
+    const back = await session.get('Q1');
+    t.equal(back.body.toString(), 'kept');
+    t.equal(back.backoutCount, 1, 'the crashed unit\'s get was backed out');
+    t.equal((await errorOf(() => session.get('Q1'))).code, 'E_NO_MSG', 'its put never showed');
+    await qm.restart();
+    t.ok(qm.running, 'it restarts (and would crash again: the fixture always does)');
+    await qm.terminate();
+  });
