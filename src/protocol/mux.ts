@@ -12,7 +12,7 @@
  */
 import type { MessagePort } from 'node:worker_threads';
 
-import type { Transport } from './transport.js';
+import { BATCH_HINT_BYTES_MAX, type Transport } from './transport.js';
 
 const SEGMENT_HEAD_BYTES = 8;
 
@@ -72,6 +72,7 @@ export class PortMux {
   #buffer: Uint8Array | undefined;
   #view: DataView | undefined;
   #length = 0;
+  #lastBytes = 0;
   #closed = false;
 
   /**
@@ -114,7 +115,9 @@ export class PortMux {
 
   #room(bytes: number): void {
     if (this.#buffer === undefined) {
-      this.#buffer = new Uint8Array(new ArrayBuffer(Math.max(1024, 2 * bytes)));
+      // Sized for the last post, so that a steady flow does not grow each one by doubling.
+      this.#buffer = new Uint8Array(new ArrayBuffer(Math.max(1024, 2 * bytes,
+        Math.ceil(this.#lastBytes * 1.25))));
       this.#view = new DataView(this.#buffer.buffer);
       this.#length = 0;
       setImmediate(() => this.#flush());
@@ -133,6 +136,7 @@ export class PortMux {
     this.#buffer = undefined;
     this.#view = undefined;
     if (buffer === undefined || this.#closed) return;
+    this.#lastBytes = Math.min(this.#length, BATCH_HINT_BYTES_MAX);
     const bytes = buffer.subarray(0, this.#length);
     this.#port.postMessage(bytes, [bytes.buffer as ArrayBuffer]);
   }

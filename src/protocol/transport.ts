@@ -26,6 +26,9 @@ export interface Transport {
   readonly peer: string;
 }
 
+/** The largest size a batch starts at (a larger one grows as it fills). */
+export const BATCH_HINT_BYTES_MAX = 1024 * 1024;
+
 /** Time a closing socket has to hand over what is queued before it is destroyed. */
 const END_GRACE_MS = 2_000;
 
@@ -35,10 +38,13 @@ export const SOCKET_BACKLOG_BYTES_MAX = 256 * 1024 * 1024;
 /** Gathers the frames of a turn and writes them as one batch. */
 export abstract class BatchingTransport {
   #batch: FrameBatch | undefined;
+  /** The last batch's size: the next is sized for it, not grown to it by doubling. */
+  #lastBytes = 0;
 
   frame(body: Uint8Array): void {
     if (this.#batch === undefined) {
-      this.#batch = new FrameBatch(Math.max(256, 2 * body.length + 8));
+      this.#batch = new FrameBatch(Math.max(256, 2 * body.length + 8,
+        Math.ceil(this.#lastBytes * 1.25)));
       setImmediate(() => this.flush());
     }
     this.#batch.add(body);
@@ -48,7 +54,9 @@ export abstract class BatchingTransport {
   protected flush(): void {
     const batch = this.#batch;
     this.#batch = undefined;
-    if (batch !== undefined && batch.count > 0) this.send(batch.bytes());
+    if (batch === undefined || batch.count === 0) return;
+    this.#lastBytes = Math.min(batch.length, BATCH_HINT_BYTES_MAX);
+    this.send(batch.bytes());
   }
 
   /** Sends a batch of whole frames (a view of its own buffer, which may be transferred). */
