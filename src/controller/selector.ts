@@ -8,6 +8,22 @@
  * code units, as JavaScript indexes strings); `details.position` holds the same number.
  */
 import { SanmqError } from '../errors.js';
+import { describeToken, selectorError, tokenize, type Token } from './selector-tokens.js';
+import {
+  allOf,
+  anyOf,
+  calculate,
+  compare,
+  likeItems,
+  likeMatches,
+  negate,
+  normalize,
+  not,
+  plus,
+  type Arithmetic,
+  type Comparison,
+  type Evaluate,
+} from './selector-values.js';
 
 export type SelectorValue = string | number | bigint | boolean | null;
 
@@ -26,322 +42,13 @@ export interface Selector {
 
 /** Longest selector text, in UTF-16 code units. */
 export const SELECTOR_LENGTH_MAX = 4096;
-/** Most tokens in one selector; this bounds the depth of chains like `a + b + c + …`. */
-export const SELECTOR_TOKENS_MAX = 1024;
+export { SELECTOR_TOKENS_MAX } from './selector-tokens.js';
 /** Deepest nesting of parentheses, NOT and unary signs, so hostile input cannot overflow the
  *  stack while compiling or evaluating. */
 export const SELECTOR_DEPTH_MAX = 100;
 
 const LONG_MIN = -(2n ** 63n);
 const LONG_MAX = 2n ** 63n - 1n;
-
-type Evaluate = (lookup: SelectorLookup) => SelectorValue;
-
-// ---------------------------------------------------------------------------------------------
-// Tokens
-
-type TokenKind =
-  | 'identifier' | 'keyword' | 'string' | 'exact' | 'approximate' | 'operator' | 'end';
-
-interface Token {
-  readonly kind: TokenKind;
-  /** The token as written. */
-  readonly text: string;
-  readonly position: number;
-  /** A keyword in upper case; a string literal's value with '' undone; otherwise the text. */
-  readonly value: string;
-}
-
-const KEYWORDS = new Set([
-  'NULL', 'TRUE', 'FALSE', 'NOT', 'AND', 'OR', 'BETWEEN', 'LIKE', 'IN', 'IS', 'ESCAPE',
-]);
-/** Two-character operators come first so that `<=` is not read as `<` then `=`. */
-const OPERATORS = ['<>', '<=', '>=', '=', '<', '>', '+', '-', '*', '/', '(', ')', ','];
-const WHITESPACE = /\s+/y;
-/** Java identifier start and part characters (Character.isJavaIdentifierStart/Part). */
-const IDENTIFIER = /[\p{L}\p{Nl}\p{Sc}\p{Pc}][\p{L}\p{Nl}\p{Sc}\p{Pc}\p{Nd}\p{Mn}\p{Mc}\p{Cf}]*/uy;
-const IDENTIFIER_PART = /[\p{L}\p{Nl}\p{Sc}\p{Pc}\p{Nd}\p{Mn}\p{Mc}\p{Cf}.]/u;
-const NUMBER = /(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?/y;
-/** Keywords match in any case, but only in ASCII: 'ın' must not become IN by toUpperCase. */
-const ASCII_WORD = /^[A-Za-z]+$/;
-
-function selectorError(text: string, message: string, position: number): SanmqError {
-  return new SanmqError('E_BAD_SELECTOR', `selector: ${message}`, { selector: text, position });
-}
-
-function describeToken(token: Token): string {
-  if (token.kind === 'end') return 'the end of the selector';
-  const shown = token.text.length > 40 ? `${token.text.slice(0, 37)}...` : token.text;
-  return token.kind === 'string' ? `string ${shown}` : `'${shown}'`;
-}
-
-function readString(text: string, start: number): Token {
-  let value = '';
-  let from = start + 1;
-  for (;;) {
-    const quote = text.indexOf("'", from);
-    if (quote < 0) {
-      throw selectorError(text, `unterminated string literal at position ${start}`, start);
-    }
-    value += text.slice(from, quote);
-    if (text[quote + 1] !== "'") {
-      return { kind: 'string', text: text.slice(start, quote + 1), position: start, value };
-    }
-    value += "'";
-    from = quote + 2;
-  }
-}
-
-function readWord(text: string, start: number): Token | undefined {
-  IDENTIFIER.lastIndex = start;
-  const word = IDENTIFIER.exec(text)?.[0];
-  if (word === undefined) return undefined;
-  const upper = word.toUpperCase();
-  if (ASCII_WORD.test(word) && KEYWORDS.has(upper)) {
-    return { kind: 'keyword', text: word, position: start, value: upper };
-  }
-  return { kind: 'identifier', text: word, position: start, value: word };
-}
-
-function readNumber(text: string, start: number): Token | undefined {
-  NUMBER.lastIndex = start;
-  const number = NUMBER.exec(text)?.[0];
-  if (number === undefined) return undefined;
-  const after = text.codePointAt(start + number.length);
-  if (after !== undefined && IDENTIFIER_PART.test(String.fromCodePoint(after))) {
-    const position = start + number.length;
-    throw selectorError(text,
-      `unexpected '${String.fromCodePoint(after)}' after number ${number} at position ${position}`,
-      position);
-  }
-  const exact = !/[.eE]/.test(number);
-  return { kind: exact ? 'exact' : 'approximate', text: number, position: start, value: number };
-}
-
-function readToken(text: string, start: number): Token {
-  if (text[start] === "'") return readString(text, start);
-  const token = readWord(text, start) ?? readNumber(text, start);
-  if (token !== undefined) return token;
-  const operator = OPERATORS.find((candidate) => text.startsWith(candidate, start));
-  if (operator !== undefined) {
-    return { kind: 'operator', text: operator, position: start, value: operator };
-  }
-  const character = String.fromCodePoint(text.codePointAt(start) ?? 0);
-  const hint = character === '!' ? " (JMS writes 'not equal' as <>)" : '';
-  throw selectorError(text,
-    `unexpected character '${character}' at position ${start}${hint}`, start);
-}
-
-/** The tokens of `text`, ending with one 'end' token. */
-function tokenize(text: string): Token[] {
-  const tokens: Token[] = [];
-  let at = 0;
-  for (;;) {
-    WHITESPACE.lastIndex = at;
-    if (WHITESPACE.test(text)) at = WHITESPACE.lastIndex;
-    if (at >= text.length) break;
-    if (tokens.length === SELECTOR_TOKENS_MAX) {
-      throw selectorError(text,
-        `more than ${SELECTOR_TOKENS_MAX} tokens (the limit) at position ${at}`, at);
-    }
-    const token = readToken(text, at);
-    tokens.push(token);
-    at += token.text.length;
-  }
-  tokens.push({ kind: 'end', text: '', position: text.length, value: '' });
-  return tokens;
-}
-
-// ---------------------------------------------------------------------------------------------
-// Evaluation: each function here takes values that may be null (UNKNOWN) and never throws.
-
-/** Absent properties and values of no selector type are NULL. */
-function normalize(value: unknown): SelectorValue {
-  switch (typeof value) {
-    case 'string':
-    case 'number':
-    case 'bigint':
-    case 'boolean':
-      return value;
-    default:
-      return null;
-  }
-}
-
-type Comparison = '=' | '<>' | '<' | '<=' | '>' | '>=';
-type Arithmetic = '+' | '-' | '*' | '/';
-
-function isNumeric(value: SelectorValue): value is number | bigint {
-  return typeof value === 'number' || typeof value === 'bigint';
-}
-
-/** Exact and approximate numbers compare by value: JavaScript's == and < between a bigint and
- *  a number compare the mathematical values, with no rounding of the bigint. */
-function compareNumbers(operator: Comparison, a: number | bigint, b: number | bigint): boolean {
-  switch (operator) {
-    case '=': return a == b;
-    case '<>': return a != b;
-    case '<': return a < b;
-    case '<=': return a <= b;
-    case '>': return a > b;
-    case '>=': return a >= b;
-  }
-}
-
-/** Values of unlike types compare as UNKNOWN, and strings and booleans have no order. */
-function compare(operator: Comparison, a: SelectorValue, b: SelectorValue): boolean | null {
-  if (a === null || b === null) return null;
-  if (isNumeric(a) && isNumeric(b)) return compareNumbers(operator, a, b);
-  if (typeof a !== typeof b) return null;
-  if (operator === '=') return a === b;
-  if (operator === '<>') return a !== b;
-  return null;
-}
-
-function exact(operator: Arithmetic, a: bigint, b: bigint): bigint | null {
-  // A bigint past V8's size limit throws RangeError; such a result is UNKNOWN, not a crash.
-  try {
-    switch (operator) {
-      case '+': return a + b;
-      case '-': return a - b;
-      case '*': return a * b;
-      case '/': return b === 0n ? null : a / b;
-    }
-  } catch {
-    return null;
-  }
-}
-
-function toDouble(value: SelectorValue): number | null {
-  if (typeof value === 'number') return value;
-  return typeof value === 'bigint' ? Number(value) : null;
-}
-
-/** Exact values stay exact (division truncates); anything approximate makes the sum a double. */
-function calculate(operator: Arithmetic, a: SelectorValue, b: SelectorValue): SelectorValue {
-  if (typeof a === 'bigint' && typeof b === 'bigint') return exact(operator, a, b);
-  const x = toDouble(a);
-  const y = toDouble(b);
-  if (x === null || y === null) return null;
-  switch (operator) {
-    case '+': return x + y;
-    case '-': return x - y;
-    case '*': return x * y;
-    case '/': return x / y;
-  }
-}
-
-function negate(value: SelectorValue): SelectorValue {
-  return typeof value === 'bigint' || typeof value === 'number' ? -value : null;
-}
-
-function plus(value: SelectorValue): SelectorValue {
-  return isNumeric(value) ? value : null;
-}
-
-function not(value: SelectorValue): boolean | null {
-  return typeof value === 'boolean' ? !value : null;
-}
-
-function allOf(operands: readonly Evaluate[]): Evaluate {
-  return (lookup) => {
-    let result: boolean | null = true;
-    for (const operand of operands) {
-      const value = operand(lookup);
-      if (value === false) return false;
-      if (value !== true) result = null;
-    }
-    return result;
-  };
-}
-
-function anyOf(operands: readonly Evaluate[]): Evaluate {
-  return (lookup) => {
-    let result: boolean | null = false;
-    for (const operand of operands) {
-      const value = operand(lookup);
-      if (value === true) return true;
-      if (value !== false) result = null;
-    }
-    return result;
-  };
-}
-
-/** A LIKE pattern: literal runs, `_` (one character) and `%` (any sequence). */
-const ANY_CHARACTER = 0;
-const ANY_SEQUENCE = 1;
-type LikeItem = string | typeof ANY_CHARACTER | typeof ANY_SEQUENCE;
-
-/** The index after the character (code point) at `at`. */
-function nextCharacter(text: string, at: number): number {
-  const code = text.charCodeAt(at);
-  if (code >= 0xd800 && code <= 0xdbff) {
-    const low = text.charCodeAt(at + 1);
-    if (low >= 0xdc00 && low <= 0xdfff) return at + 2;
-  }
-  return at + 1;
-}
-
-/**
- * Whether `text` matches the pattern. Each `%` remembers where it started and, on a mismatch,
- * the last one absorbs one more character; this is O(text × pattern) in the worst case where a
- * regular expression could backtrack exponentially on a hostile pattern.
- */
-function likeMatches(items: readonly LikeItem[], text: string): boolean {
-  let item = 0;
-  let at = 0;
-  let sequenceItem = -1;
-  let sequenceAt = 0;
-  while (at < text.length) {
-    const current = items[item];
-    if (current === ANY_SEQUENCE) {
-      sequenceItem = item;
-      sequenceAt = at;
-      item += 1;
-    } else if (current === ANY_CHARACTER) {
-      at = nextCharacter(text, at);
-      item += 1;
-    } else if (current !== undefined && text.startsWith(current, at)) {
-      at += current.length;
-      item += 1;
-    } else if (sequenceItem < 0) {
-      return false;
-    } else {
-      sequenceAt = nextCharacter(text, sequenceAt);
-      at = sequenceAt;
-      item = sequenceItem + 1;
-    }
-  }
-  while (items[item] === ANY_SEQUENCE) item += 1;
-  return item === items.length;
-}
-
-/** The items of a pattern, or the index of a trailing escape character (which escapes nothing). */
-function likeItems(pattern: string, escape: string | null): LikeItem[] | number {
-  const items: LikeItem[] = [];
-  let literal = '';
-  let escapeAt = -1;
-  let at = 0;
-  for (const character of pattern) {
-    if (escapeAt >= 0) {
-      literal += character;
-      escapeAt = -1;
-    } else if (character === escape) {
-      escapeAt = at;
-    } else if (character === '%' || character === '_') {
-      if (literal !== '') items.push(literal);
-      literal = '';
-      const item = character === '%' ? ANY_SEQUENCE : ANY_CHARACTER;
-      if (item === ANY_CHARACTER || items.at(-1) !== ANY_SEQUENCE) items.push(item);
-    } else {
-      literal += character;
-    }
-    at += character.length;
-  }
-  if (escapeAt >= 0) return escapeAt;
-  if (literal !== '') items.push(literal);
-  return items;
-}
 
 // ---------------------------------------------------------------------------------------------
 // Parsing, with the static checks the spec allows at compile time
