@@ -7,7 +7,6 @@ import type { SelectorLookup, SelectorValue } from './selector.js';
 
 export type Evaluate = (lookup: SelectorLookup) => SelectorValue;
 
-
 /** Absent properties and values of no selector type are NULL. */
 export function normalize(value: unknown): SelectorValue {
   switch (typeof value) {

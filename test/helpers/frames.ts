@@ -210,3 +210,10 @@ export class RawConnection {
     for (const listener of [...this.#changed]) listener();
   }
 }
+
+/** A readable account of what the server sent (bigints and bytes included). */
+export function describe(connection: RawConnection): string {
+  const text = JSON.stringify(connection.frames, (_key, value: unknown) =>
+    (typeof value === 'bigint' ? `${value}n` : value));
+  return `${text.slice(0, 600)} closed=${connection.closed}`;
+}
