@@ -3,8 +3,8 @@
  * channel instance, SHARECNV). Each application connection from a thread to a queue manager is
  * a conversation with its own hello, ids and limits, exactly as on a port of its own; what
  * they share is the carrier, so the frames of all of them that leave in one turn of the event
- * loop travel in one transferred buffer, and a thread with 64 connections posts once a turn,
- * not 64 times. A post holds segments:
+ * loop travel in transferred buffers of up to BATCH_FRAMES_MAX segments each, and a thread with
+ * 64 connections posts twice a turn, not 64 times. A post holds segments:
  *
  *   u32 conversation   u32 length   length bytes (one frame body)
  *
@@ -12,7 +12,7 @@
  */
 import type { MessagePort } from 'node:worker_threads';
 
-import { BATCH_HINT_BYTES_MAX, type Transport } from './transport.js';
+import { BATCH_FRAMES_MAX, BATCH_HINT_BYTES_MAX, type Transport } from './transport.js';
 
 const SEGMENT_HEAD_BYTES = 8;
 
@@ -72,6 +72,8 @@ export class PortMux {
   #buffer: Uint8Array | undefined;
   #view: DataView | undefined;
   #length = 0;
+  /** Segments in the post being gathered (BATCH_FRAMES_MAX: it leaves when full). */
+  #count = 0;
   #lastBytes = 0;
   #closed = false;
 
@@ -111,6 +113,7 @@ export class PortMux {
     view.setUint32(this.#length + 4, length);
     if (body !== undefined) (this.#buffer as Uint8Array).set(body, this.#length + SEGMENT_HEAD_BYTES);
     this.#length += SEGMENT_HEAD_BYTES + length;
+    if (++this.#count >= BATCH_FRAMES_MAX) this.#flush();
   }
 
   #room(bytes: number): void {
@@ -120,6 +123,7 @@ export class PortMux {
         Math.ceil(this.#lastBytes * 1.25))));
       this.#view = new DataView(this.#buffer.buffer);
       this.#length = 0;
+      this.#count = 0;
       setImmediate(() => this.#flush());
       return;
     }
