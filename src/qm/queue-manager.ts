@@ -88,6 +88,20 @@ function checkOptions(options: QueueManagerOptions): WorkerData['settings'] & {
     connectionsMax, startTimeoutMs };
 }
 
+/** Options Node refuses when they are given to a worker explicitly (it drops them itself). */
+const PROCESS_ONLY_OPTIONS = /^--(input-type|expose[-_]gc)(=|$)/;
+
+/**
+ * A worker inherits this process's Node options when none are given, and Node itself leaves
+ * out those that apply to a process only; but it refuses `--input-type` for a worker's file.
+ * Only then are the options given, without it and without what Node would refuse.
+ */
+function workerExecArgv(execArgv: string[] | undefined): { execArgv?: string[] } {
+  if (execArgv !== undefined) return { execArgv };
+  if (!process.execArgv.some((option) => option.startsWith('--input-type'))) return {};
+  return { execArgv: process.execArgv.filter((option) => !PROCESS_ONLY_OPTIONS.test(option)) };
+}
+
 function defaultEntry(): URL {
   const compiled = new URL('./worker.js', import.meta.url);
   if (existsSync(fileURLToPath(compiled))) return compiled;
@@ -150,8 +164,7 @@ export class QueueManager extends EventEmitter {
     this.#host.attachMember(new PortTransport(channel.port1, `queue manager ${this.name}`));
     const worker = new Worker(this.#options.entry ?? defaultEntry(), {
       workerData: data, transferList: [channel.port2],
-      execArgv: this.#options.execArgv ??
-        process.execArgv.filter((option) => !option.startsWith('--input-type')),
+      ...workerExecArgv(this.#options.execArgv),
       ...(this.#options.resourceLimits === undefined ? {}
         : { resourceLimits: this.#options.resourceLimits }),
     });
