@@ -470,6 +470,13 @@ export function stampSequence(record: Uint8Array, sequence: number): void {
   writeU64(new DataView(record.buffer, record.byteOffset, record.byteLength), 8, sequence);
 }
 
+const ZERO_ID = new Uint8Array(ID_BYTES);
+
+/** Whether a 24-byte id is all zeros (MQMI_NONE / MQCI_NONE: no id). */
+export function isZeroId(id: Uint8Array): boolean {
+  return Buffer.compare(id, ZERO_ID) === 0;
+}
+
 /** A 32-bit hash of a 24-byte id (FNV-1a), for the index; matches are verified on the record. */
 export function idHash(id: Uint8Array, at = 0): number {
   let hash = 0x811c9dc5;

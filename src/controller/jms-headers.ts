@@ -4,7 +4,7 @@
  * applications. One table for both, so a selector sees exactly the headers a JMS receiver
  * does (docs/PERSONALITIES.md lists the mapping).
  */
-import type { MessageFields, Properties } from './codec.js';
+import { isZeroId, type MessageFields, type Properties } from './codec.js';
 import { defaultDescriptor, type Descriptor } from './descriptor.js';
 import type { SelectorLookup, SelectorValue } from './selector.js';
 
@@ -13,15 +13,9 @@ export const CORRELATION_PROPERTY = 'JMSCorrelationID';
 /** JMSType has no MQMD field: it travels as a property of this name (JMS reserves it). */
 export const TYPE_PROPERTY = 'JMSType';
 
-const ZERO_ID = new Uint8Array(24);
-
 /** 'ID:' and 48 hex digits: how JMS shows a 24-byte message or correlation id. */
 export function idString(id: Uint8Array): string {
   return `ID:${Buffer.from(id.buffer, id.byteOffset, id.byteLength).toString('hex')}`;
-}
-
-function isZero(id: Uint8Array): boolean {
-  return Buffer.compare(id, ZERO_ID) === 0;
 }
 
 /** The JMSCorrelationID of a message: its own string when one was put, else the id form. */
@@ -29,7 +23,7 @@ export function correlationString(correlationId: Uint8Array,
   properties: MessageFields['properties']): string | null {
   const kept = properties[CORRELATION_PROPERTY];
   if (typeof kept === 'string') return kept;
-  return isZero(correlationId) ? null : idString(correlationId);
+  return isZeroId(correlationId) ? null : idString(correlationId);
 }
 
 /** What a stored message is, seen through its JMS names. */
@@ -66,7 +60,7 @@ const PROVIDER = new Map<string, Provider>(Object.entries({
   JMSXDeliveryCount: (s) => BigInt(s.backoutCount + 1),
   JMSXUserID: (_, d) => d.userId,
   JMSXAppID: (_, d) => d.putApplName,
-  JMSXGroupID: (_, d) => (isZero(d.groupId) ? null : idString(d.groupId)),
+  JMSXGroupID: (_, d) => (isZeroId(d.groupId) ? null : idString(d.groupId)),
   JMSXGroupSeq: (_, d) => BigInt(d.sequenceNumber),
   JMS_IBM_Format: (s) => s.format,
   JMS_IBM_Character_Set: (_, d) => BigInt(d.ccsid),

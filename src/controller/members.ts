@@ -27,6 +27,7 @@ import {
   optionalText,
   text,
 } from '../protocol/values.js';
+import { NAME_PATTERN } from './attributes.js';
 import type { BrowseCursor, Session } from './session.js';
 
 /** What the member service needs of its controller. */
@@ -65,7 +66,6 @@ const SESSIONS_MAX = 65_536;
 export const MEMBER_OPS = new Set(['session.open', 'session.close', 'open', 'close', 'put', 'get',
   'browse.open', 'browse.next', 'browse.close', 'commit', 'backout', 'prepare', 'inquire',
   'in-doubt', 'resolve', 'goodbye']);
-const NAME = /^[A-Za-z0-9._%/]{1,48}$/;
 
 export interface MemberServiceOptions {
   /** When set, a hello must carry it (TCP members on other hosts). */
@@ -168,7 +168,7 @@ export class MemberService {
         'connect to a queue manager');
     }
     const name = text(args, 'name');
-    if (!NAME.test(name)) throw Errors.invalidArgument('name must be 1 to 48 characters of A-Z a-z 0-9 . _ % /');
+    if (!NAME_PATTERN.test(name)) throw Errors.invalidArgument('name must be 1 to 48 characters of A-Z a-z 0-9 . _ % /');
     const personality = text(args, 'personality');
     if (this.#members.has(name)) {
       throw Errors.objectInUse(`queue manager ${name} is connected already`);

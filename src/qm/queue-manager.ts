@@ -11,6 +11,7 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { MessageChannel, Worker, type MessagePort, type ResourceLimits } from 'node:worker_threads';
 
+import { NAME_PATTERN } from '../controller/attributes.js';
 import { Errors, SanmqError } from '../errors.js';
 import { CONNECTIONS_MAX } from '../protocol/frames.js';
 import { listenOptions, type ListenOptions } from '../protocol/listener.js';
@@ -53,14 +54,13 @@ export interface MemberHost {
   attachMember(transport: Transport): void;
 }
 
-const NAME = /^[A-Za-z0-9._%/]{1,48}$/;
 
 function checkOptions(options: QueueManagerOptions): WorkerData['settings'] & {
   personality: string; connectionsMax: number; startTimeoutMs: number; } {
   if (typeof options !== 'object' || options === null) {
     throw Errors.invalidArgument('queue manager options must be an object');
   }
-  if (typeof options.name !== 'string' || !NAME.test(options.name)) {
+  if (typeof options.name !== 'string' || !NAME_PATTERN.test(options.name)) {
     throw Errors.invalidArgument('name must be 1 to 48 characters of A-Z a-z 0-9 . _ % /');
   }
   if (!PERSONALITY_NAMES.includes(options.personality)) {

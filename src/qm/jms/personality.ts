@@ -5,6 +5,7 @@
  * application reads it with an MQMD (text: MQSTR in UTF-8; bytes: MQFMT_NONE; map: XML), and
  * a message an `mq` application put reads as a JMS message here (docs/PERSONALITIES.md).
  */
+import { ID_BYTES } from '../../controller/codec.js';
 import { Errors } from '../../errors.js';
 import {
   CORRELATION_PROPERTY,
@@ -38,7 +39,6 @@ import { decodeMapBody, encodeMapBody, type MapBody } from './map-body.js';
 export const DELIVERY_PERSISTENT = 'PERSISTENT';
 export const DELIVERY_NON_PERSISTENT = 'NON_PERSISTENT';
 const ID_FORM = /^ID:[0-9a-fA-F]{48}$/;
-const ID_BYTES = 24;
 
 /** JMSReplyTo as a queue URI: queue:///Q or queue://QM/Q (IBM MQ's form), or a plain name. */
 export function parseReplyTo(value: string): { queue: string; queueManager: string } {

@@ -7,6 +7,7 @@
  * be converted comes back as it was, with the warning W_NOT_CONVERTED and IBM MQ's reason.
  * The descriptor fields the controller has no place for travel in its descriptor block.
  */
+import { isZeroId } from '../../controller/codec.js';
 import { Errors } from '../../errors.js';
 import type { Args } from '../../protocol/frames.js';
 import type { WireMessage } from '../../protocol/messages.js';
@@ -72,12 +73,6 @@ export function checkCodes(ccsid: number, encoding: number, what: string): { ccs
   return { ccsid, encoding };
 }
 
-const ZERO_ID = Buffer.alloc(24);
-
-function isZero(bytes: Uint8Array): boolean {
-  return Buffer.compare(bytes, ZERO_ID.subarray(0, bytes.length)) === 0 &&
-    bytes.length <= ZERO_ID.length;
-}
 
 class MqConnection implements PersonalityConnection {
   readonly hello: Args;
@@ -119,7 +114,7 @@ class MqConnection implements PersonalityConnection {
       },
     };
     // MQMI_NONE asks for a new message id (MQPMO_NEW_MSG_ID): the controller makes one.
-    if (!isZero(md.msgId)) message['messageId'] = md.msgId;
+    if (!isZeroId(md.msgId)) message['messageId'] = md.msgId;
     if (md.priority !== MQPRI_PRIORITY_AS_Q_DEF) message['priority'] = md.priority;
     if (md.persistence !== MQPER_PERSISTENCE_AS_Q_DEF) {
       if (md.persistence !== MQPER_PERSISTENT && md.persistence !== MQPER_NOT_PERSISTENT) {
