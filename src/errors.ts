@@ -58,8 +58,19 @@ export const PROTOCOL_ERROR_CODES = [
   'E_QM_NOT_AVAILABLE',   // MQRC_Q_MGR_NOT_AVAILABLE: the queue manager is not running
 ] as const;
 
+/** Codes of channels and the queue-sharing group's shared channel state. */
+export const CHANNEL_ERROR_CODES = [
+  'E_UNKNOWN_CHANNEL',    // MQRC_UNKNOWN_CHANNEL_NAME
+  'E_CHANNEL_EXISTS',     // defining a channel that exists (MQSC: without REPLACE)
+  'E_CHANNEL_ACTIVE',     // MQRCCF_CHANNEL_IN_USE: an instance runs (start twice, delete)
+  'E_CHANNEL_NOT_ACTIVE', // MQRCCF_CHANNEL_NOT_ACTIVE: stop of a channel that does not run
+  'E_CHANNEL_STATUS',     // the shared channel status table could not be updated
+  'E_CHANNEL_PROTOCOL',   // the partner broke the channel protocol (sequence, frame, name)
+  'E_CHANNEL_FAILED',     // the link to the partner failed or the partner refused the channel
+] as const;
+
 export const ERROR_CODES = [
-  ...STORAGE_ERROR_CODES, ...CONTROLLER_ERROR_CODES, ...PROTOCOL_ERROR_CODES,
+  ...STORAGE_ERROR_CODES, ...CONTROLLER_ERROR_CODES, ...PROTOCOL_ERROR_CODES, ...CHANNEL_ERROR_CODES,
 ] as const;
 
 export type ErrorCode = (typeof ERROR_CODES)[number];
@@ -139,6 +150,13 @@ export const Errors = {
     new SanmqError('E_UNKNOWN_XID', `no prepared unit of work has xid '${xid}'`, { xid }),
   duplicateXid: (xid: string) =>
     new SanmqError('E_DUPLICATE_XID', `a prepared unit of work already has xid '${xid}'`, { xid }),
+  unknownChannel: (name: string) =>
+    new SanmqError('E_UNKNOWN_CHANNEL', `channel '${name}' is not defined`, { channel: name }),
+  channelExists: (name: string) =>
+    new SanmqError('E_CHANNEL_EXISTS',
+      `channel '${name}' is already defined (pass replace to redefine it)`, { channel: name }),
+  channelActive: (name: string, message: string) =>
+    new SanmqError('E_CHANNEL_ACTIVE', message, { channel: name }),
   notWriter: () =>
     new SanmqError(
       'E_NOT_WRITER',

@@ -7,6 +7,7 @@ import t from 'tap';
 
 import { ERROR_CODES, SanmqError, isSanmqError } from '../src/index.js';
 import {
+  CHANNEL_ERROR_CODES,
   CONTROLLER_ERROR_CODES,
   PROTOCOL_ERROR_CODES,
   STORAGE_ERROR_CODES,
@@ -23,10 +24,10 @@ t.test('the native error codes equal STORAGE_ERROR_CODES of src/errors.ts, in or
   t.same([...binding.errorCodes], [...STORAGE_ERROR_CODES]);
 });
 
-t.test('ERROR_CODES is the storage codes, then the controller codes, then the protocol codes',
+t.test('ERROR_CODES is the storage, controller, protocol and channel codes, in that order',
   async (t) => {
-    t.same([...ERROR_CODES],
-      [...STORAGE_ERROR_CODES, ...CONTROLLER_ERROR_CODES, ...PROTOCOL_ERROR_CODES]);
+    t.same([...ERROR_CODES], [...STORAGE_ERROR_CODES, ...CONTROLLER_ERROR_CODES,
+      ...PROTOCOL_ERROR_CODES, ...CHANNEL_ERROR_CODES]);
   });
 
 t.test('ERROR_CODES has no duplicates and every code starts with E_', async (t) => {

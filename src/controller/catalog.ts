@@ -77,7 +77,7 @@ export class Catalog {
   }
 
   /** Catalog changes run one at a time (they read and replace catalog records). */
-  #serial<T>(work: () => Promise<T>): Promise<T> {
+  serial<T>(work: () => Promise<T>): Promise<T> {
     const run = this.#admin.then(work, work);
     this.#admin = run.catch(() => undefined);
     return run;
@@ -86,7 +86,7 @@ export class Catalog {
   /** DEFINE QLOCAL: creates a queue (or, with `replace`, redefines its attributes). */
   defineQueue(name: string, attributes: Partial<QueueAttributes> = {},
     options: { replace?: boolean } = {}): Promise<QueueInfo> {
-    return this.#serial(async () => {
+    return this.serial(async () => {
       this.#host.check();
       requireName(name, 'queue name');
       const replace = flagOption(options, 'replace', 'defineQueue');
@@ -110,7 +110,7 @@ export class Catalog {
 
   /** ALTER QLOCAL: changes attributes durably. */
   alterQueue(name: string, changes: Partial<QueueAttributes>): Promise<QueueInfo> {
-    return this.#serial(async () => {
+    return this.serial(async () => {
       this.#host.check();
       return this.#alter(this.#queues.queue(name), changes);
     });
@@ -141,7 +141,7 @@ export class Catalog {
    * messages unless `purge` (which discards them durably first).
    */
   deleteQueue(name: string, options: { purge?: boolean } = {}): Promise<void> {
-    return this.#serial(async () => {
+    return this.serial(async () => {
       this.#host.check();
       const purge = flagOption(options, 'purge', 'deleteQueue');
       const queue = this.#queues.queue(name);
@@ -164,7 +164,7 @@ export class Catalog {
 
   /** Discards every committed message of a queue (CLEAR QLOCAL); returns how many. */
   clearQueue(name: string): Promise<number> {
-    return this.#serial(async () => {
+    return this.serial(async () => {
       this.#host.check();
       const queue = this.#queues.queue(name);
       if (queue.locked > 0 || queue.uncommittedPuts > 0) {
@@ -220,7 +220,7 @@ export class Catalog {
 
   /** DEADQ: the controller's dead-letter queue ('' for none). */
   setDeadLetterQueue(name: string): Promise<void> {
-    return this.#serial(async () => {
+    return this.serial(async () => {
       this.#host.check();
       if (name !== '') this.#queues.queue(requireName(name, 'deadLetterQueue'));
       const record = encodeCatalog(RECORD_CONTROLLER, { deadLetterQueue: name });

@@ -13,6 +13,7 @@ export const RECORD_MESSAGE = 1;
 export const RECORD_UNIT = 2;
 export const RECORD_QUEUE = 3;
 export const RECORD_CONTROLLER = 4;
+export const RECORD_CHANNEL = 5;
 export const CODEC_VERSION = 1;
 
 export const MESSAGE_HEAD_BYTES = 96;
@@ -536,8 +537,8 @@ export function decodeUnit(record: Uint8Array): UnitRecord {
   return { state, unitId, xid, consumed };
 }
 
-/** Catalog records: u8 type (3 queue, 4 controller), u8 version, then UTF-8 JSON. */
-export function encodeCatalog(type: typeof RECORD_QUEUE | typeof RECORD_CONTROLLER,
+/** Catalog records: u8 type (3 queue, 4 controller, 5 channel), u8 version, then UTF-8 JSON. */
+export function encodeCatalog(type: typeof RECORD_QUEUE | typeof RECORD_CONTROLLER | typeof RECORD_CHANNEL,
   value: object): Buffer {
   const json = encoder.encode(JSON.stringify(value));
   const record = Buffer.alloc(2 + json.length);
@@ -549,7 +550,9 @@ export function encodeCatalog(type: typeof RECORD_QUEUE | typeof RECORD_CONTROLL
 
 export function decodeCatalog(record: Uint8Array): { type: number; value: Record<string, unknown> } {
   const type = record[0];
-  if (type !== RECORD_QUEUE && type !== RECORD_CONTROLLER) throw corrupt(`catalog record type ${type}`);
+  if (type !== RECORD_QUEUE && type !== RECORD_CONTROLLER && type !== RECORD_CHANNEL) {
+    throw corrupt(`catalog record type ${type}`);
+  }
   if (record[1] !== CODEC_VERSION) throw corrupt(`catalog record version ${record[1]}`);
   let value: unknown;
   try {

@@ -15,6 +15,9 @@ import { constants } from '../storage/binding.js';
 import { Lun, type FormatOptions, type OpenOptions } from '../storage/lun.js';
 import type { QueueAttributes } from './attributes.js';
 import { Catalog, type QueueInfo } from './catalog.js';
+import { ChannelCatalog } from './channel-catalog.js';
+import type { ChannelAttributes, ChannelDefinition } from '../channels/definition.js';
+import { decodeStatus, OWNED_STATUSES } from '../channels/status.js';
 import { LockManager } from './locks.js';
 import { MemberService } from './members.js';
 import type { Queue } from './queue.js';
@@ -70,6 +73,7 @@ export class Controller {
   #nextSessionId = 1;
   #messageCounter = 0;
   readonly #catalog: Catalog;
+  readonly #channels: ChannelCatalog;
   #timer: NodeJS.Timeout | undefined;
   #unmounted = false;
   /** The controller's own connection, for trigger messages. */
@@ -79,10 +83,12 @@ export class Controller {
   readonly #listeners = new Set<Listener>();
   /** Stops what was started on this controller (queue managers) before it unmounts. */
   readonly #stops = new Set<() => Promise<void>>();
+  readonly #managers: QueueManager[] = [];
 
   private constructor(path: string, lun: Lun, parts: {
     locks: LockManager; queues: QueueStore; syncpoint: Syncpoint; report: MountReport;
     nextQueueId: number; controllerAddress: number; sessionsMax: number; expiryIntervalMs: number;
+    channels: Map<string, { definition: ChannelDefinition; address: number }>;
     recordBytesMax: number; messageLengthMax: number; nonPersistentBytesMax: number;
   }) {
     this.path = path;
@@ -94,6 +100,14 @@ export class Controller {
     this.#catalog = new Catalog(parts.queues, { check: () => this.check(),
       sessions: () => this.#sessions }, { messageLengthMax: parts.messageLengthMax,
       nextQueueId: parts.nextQueueId, controllerAddress: parts.controllerAddress });
+    this.#channels = new ChannelCatalog({ check: () => this.check(),
+      serial: (work) => this.#catalog.serial(work), store: parts.queues.store, slots: lun.slots },
+    parts.channels);
+    this.#channels.isActive = async (name) => {
+      const entry = decodeStatus(await lun.slots.read(this.channel(name).statusSlot));
+      return entry !== undefined && OWNED_STATUSES.has(entry.status) && entry.owner !== '' &&
+        this.members.connected('channel-initiator', entry.owner);
+    };
     this.#sessionsMax = parts.sessionsMax;
     this.recordBytesMax = parts.recordBytesMax;
     this.messageLengthMax = parts.messageLengthMax;
@@ -106,6 +120,8 @@ export class Controller {
       queueInfo: (name) => plain(this.queue(name)),
       inDoubtList: () => plain(this.inDoubt()),
       resolve: (xid, outcome) => this.resolve(xid, outcome),
+      statusSlots: lun.slots,
+      channelList: () => this.channelList(),
     });
     this.queues.onTrigger = (queue) => this.#trigger(queue);
     this.queues.store.onMoves = (moves) => this.#moved(moves);
@@ -141,7 +157,8 @@ export class Controller {
         ...counts };
       const controller = new Controller(path, lun, { locks, queues, syncpoint, report,
         nextQueueId: Math.max(catalog.nextQueueId, highestQueueId + 1),
-        controllerAddress: catalog.controllerAddress, sessionsMax: o.sessionsMax,
+        controllerAddress: catalog.controllerAddress, channels: catalog.channels,
+        sessionsMax: o.sessionsMax,
         expiryIntervalMs: o.expiryIntervalMs, recordBytesMax, messageLengthMax,
         nonPersistentBytesMax: o.nonPersistentBytesMax });
       queues.deadLetterQueue = catalog.deadLetterQueue;
@@ -229,6 +246,35 @@ export class Controller {
     return this.#catalog.setDeadLetterQueue(name);
   }
 
+  /**
+   * DEFINE CHANNEL: a channel every member of the group sees (E_CHANNEL_EXISTS unless
+   * `replace`); it is given its slot in the shared channel status table.
+   */
+  defineChannel(name: string, attributes: Partial<ChannelAttributes> & Pick<ChannelAttributes, 'type'>,
+    options: { replace?: boolean } = {}): Promise<ChannelDefinition> {
+    return this.#channels.defineChannel(name, attributes, options);
+  }
+
+  /** ALTER CHANNEL. */
+  alterChannel(name: string, changes: Partial<ChannelAttributes>): Promise<ChannelDefinition> {
+    return this.#channels.alterChannel(name, changes);
+  }
+
+  /** DELETE CHANNEL: refused (E_CHANNEL_ACTIVE) while an instance of it runs. */
+  deleteChannel(name: string): Promise<void> {
+    return this.#channels.deleteChannel(name);
+  }
+
+  /** A channel's definition (E_UNKNOWN_CHANNEL). */
+  channel(name: string): ChannelDefinition {
+    return this.#channels.channel(name);
+  }
+
+  /** Every channel definition, by name. */
+  channelList(): ChannelDefinition[] {
+    return this.#channels.channelList();
+  }
+
   /** A new connection (an IBM MQ hconn) with put / get / browse and a unit of work. */
   session(): Session {
     this.check();
@@ -311,6 +357,7 @@ export class Controller {
   #moved(moves: Map<number, number>): void {
     this.syncpoint.moved(moves);
     this.#catalog.moved(moves);
+    this.#channels.moved(moves);
   }
 
   /** Serves a queue manager's connection to this controller (a MessagePort or a socket). */
@@ -340,7 +387,32 @@ export class Controller {
     const manager = await Manager.start(this, options);
     // Kept after it ends too: it may be restarted, and stop() of an ended one does nothing.
     this.#stops.add(() => manager.stop());
+    this.#managers.push(manager);
     return manager;
+  }
+
+  /** The queue managers started here (running or not), in the order they were started. */
+  queueManagers(): QueueManager[] {
+    return [...this.#managers];
+  }
+
+  /**
+   * Defines the group's channel queues when they are missing: the shared sync queue
+   * (SYSTEM.QSG.CHANNEL.SYNCQ, channels' synchronisation data) and the channel initiation
+   * queue (SYSTEM.CHANNEL.INITQ, where transmission queues put their trigger messages).
+   */
+  async defineChannelQueues(): Promise<void> {
+    this.check();
+    for (const [name, attributes] of [
+      ['SYSTEM.QSG.CHANNEL.SYNCQ', { maxDepth: 999_999_999, defaultPersistent: true,
+        description: 'channel synchronisation data' }],
+      ['SYSTEM.CHANNEL.INITQ', { maxDepth: 100_000, description: 'channel trigger messages' }],
+    ] as const) {
+      if (this.queues.byName.has(name)) continue;
+      await this.defineQueue(name, attributes).catch((error: unknown) => {
+        if (!(error instanceof SanmqError && error.code === 'E_Q_EXISTS')) throw error;
+      });
+    }
   }
 
   /**

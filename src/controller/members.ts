@@ -28,10 +28,18 @@ import {
   text,
 } from '../protocol/values.js';
 import { NAME_PATTERN } from './attributes.js';
+import { GROUP_OPS, groupRequest, type GroupHost } from './group-ops.js';
 import type { BrowseCursor, Session } from './session.js';
 
+/**
+ * The two kinds of member: a queue manager, and the channel initiator paired with it (same
+ * name; it fails apart from its queue manager, US 2002/0064126 paragraph 0056).
+ */
+export type MemberRole = 'queue-manager' | 'channel-initiator';
+const ROLES: readonly string[] = ['queue-manager', 'channel-initiator'];
+
 /** What the member service needs of its controller. */
-export interface MemberHost {
+export interface MemberHost extends GroupHost {
   session(): Session;
   check(): void;
   readonly recordBytesMax: number;
@@ -42,6 +50,7 @@ export interface MemberHost {
 
 export interface MemberInfo {
   name: string;
+  role: MemberRole;
   personality: string;
   peer: string;
   connectedAt: Date;
@@ -50,6 +59,7 @@ export interface MemberInfo {
 
 export interface MemberEnded {
   name: string;
+  role: MemberRole;
   personality: string;
   /**
    * Why the connection ended: 'closed' after the member said goodbye (an orderly stop), else
@@ -65,7 +75,7 @@ const CURSORS_MAX = 65_536;
 const SESSIONS_MAX = 65_536;
 export const MEMBER_OPS = new Set(['session.open', 'session.close', 'open', 'close', 'put', 'get',
   'browse.open', 'browse.next', 'browse.close', 'commit', 'backout', 'prepare', 'inquire',
-  'in-doubt', 'resolve', 'goodbye']);
+  'in-doubt', 'resolve', 'goodbye', ...GROUP_OPS]);
 
 export interface MemberServiceOptions {
   /** When set, a hello must carry it (TCP members on other hosts). */
@@ -83,8 +93,12 @@ class Member {
   leaving = false;
   readonly connectedAt = new Date();
 
-  constructor(readonly name: string, readonly personality: string,
+  constructor(readonly name: string, readonly role: MemberRole, readonly personality: string,
     readonly endpoint: ServerEndpoint, readonly protocol: number) {}
+
+  get key(): string {
+    return memberKey(this.role, this.name);
+  }
 
   addSession(session: Session): number {
     if (this.sessions.size >= SESSIONS_MAX) {
@@ -132,8 +146,27 @@ export class MemberService {
   }
 
   members(): MemberInfo[] {
-    return [...this.#members.values()].map((m) => ({ name: m.name, personality: m.personality,
-      peer: m.endpoint.peer, connectedAt: m.connectedAt, sessions: m.sessions.size }));
+    return [...this.#members.values()].map((m) => ({ name: m.name, role: m.role,
+      personality: m.personality, peer: m.endpoint.peer, connectedAt: m.connectedAt,
+      sessions: m.sessions.size }));
+  }
+
+  /** Whether a member of this role and name is connected. */
+  connected(role: MemberRole, name: string): boolean {
+    return this.#members.has(memberKey(role, name));
+  }
+
+  /**
+   * Sends a channel request (start, stop, recover) to the named queue manager's channel
+   * initiator; E_QM_NOT_AVAILABLE when it is not connected.
+   */
+  request(to: string, data: Args): void {
+    const member = this.#members.get(memberKey('channel-initiator', to));
+    if (member === undefined) {
+      throw new SanmqError('E_QM_NOT_AVAILABLE', `the channel initiator of ${to} is not running`,
+        { member: to });
+    }
+    member.endpoint.event('channel-request', data);
   }
 
   /** Serves one member's connection (a MessagePort or a socket). */
@@ -162,21 +195,22 @@ export class MemberService {
     if (secret !== undefined && !secretMatches(args['secret'], secret)) {
       throw new SanmqError('E_NOT_AUTHORIZED', 'the hello did not carry the shared secret');
     }
-    if (args['role'] !== 'queue-manager') {
+    const role = args['role'];
+    if (typeof role !== 'string' || !ROLES.includes(role)) {
       throw new SanmqError('E_NOT_AUTHORIZED',
-        "only queue managers connect to the controller (role 'queue-manager'); applications " +
-        'connect to a queue manager');
+        "only queue managers (role 'queue-manager') and their channel initiators (role " +
+        "'channel-initiator') connect to the controller; applications connect to a queue manager");
     }
     const name = text(args, 'name');
     if (!NAME_PATTERN.test(name)) throw Errors.invalidArgument('name must be 1 to 48 characters of A-Z a-z 0-9 . _ % /');
     const personality = text(args, 'personality');
-    if (this.#members.has(name)) {
-      throw Errors.objectInUse(`queue manager ${name} is connected already`);
+    const member = new Member(name, role as MemberRole, personality, endpoint, protocol);
+    if (this.#members.has(member.key)) {
+      throw Errors.objectInUse(`${role === 'queue-manager' ? 'queue manager' : 'the channel initiator of'} ${name} is connected already`);
     }
-    const member = new Member(name, personality, endpoint, protocol);
-    this.#members.set(name, member);
-    this.#broadcast('member-joined', { name, personality }, member);
-    this.events.emit('member-joined', { name, personality });
+    this.#members.set(member.key, member);
+    this.#broadcast('member-joined', { name, role, personality }, member);
+    this.events.emit('member-joined', { name, role, personality });
     return member;
   }
 
@@ -184,7 +218,8 @@ export class MemberService {
     return {
       result: { protocol: member.protocol, role: 'controller', frameBytesMax,
         inFlightMax: MEMBER_IN_FLIGHT_MAX, recordBytesMax: this.#host.recordBytesMax,
-        members: this.members().map((m) => ({ name: m.name, personality: m.personality })) },
+        members: this.members().map((m) => ({ name: m.name, role: m.role,
+          personality: m.personality })) },
       handler: (op, args) => this.#request(member, op, args),
       ops: MEMBER_OPS,
       frameBytesMax,
@@ -231,7 +266,10 @@ export class MemberService {
       case 'resolve':
         return this.#host.resolve(text(args, 'xid'),
           text(args, 'outcome') as 'commit' | 'rollback').then(() => null);
-      default: throw Errors.internal(`operation ${op} has no handler`);
+      default:
+        return groupRequest(this.#host, { list: () => this.members(),
+          request: (to, data) => this.request(to, data) }, member.name,
+        (a) => member.session(a), op, args);
     }
   }
 
@@ -269,12 +307,12 @@ export class MemberService {
   }
 
   async #ended(member: Member, reason: SanmqError | undefined): Promise<void> {
-    if (this.#members.get(member.name) === member) this.#members.delete(member.name);
+    if (this.#members.get(member.key) === member) this.#members.delete(member.key);
     const sessions = [...member.sessions.values()];
     member.sessions.clear();
     member.cursors.clear();
     await Promise.allSettled(sessions.map((session) => session.close()));
-    const ended: MemberEnded = { name: member.name, personality: member.personality,
+    const ended: MemberEnded = { name: member.name, role: member.role, personality: member.personality,
       reason: member.leaving ? 'closed' : reason?.code ?? 'E_CONNECTION_BROKEN',
       sessions: sessions.length };
     this.#broadcast('member-ended', { ...ended }, member);
@@ -328,4 +366,8 @@ export function secretMatches(given: unknown, secret: string): boolean {
   const a = Buffer.from(given);
   const b = Buffer.from(secret);
   return a.length === b.length && timingSafeEqual(a, b);
+}
+
+function memberKey(role: MemberRole, name: string): string {
+  return `${role}:${name}`;
 }

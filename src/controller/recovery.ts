@@ -4,6 +4,7 @@
  * in-doubt units and the leftovers of units that never committed. The decision table is in
  * units.ts; this file carries it out and counts what it did.
  */
+import { storedChannelAttributes, type ChannelDefinition } from '../channels/definition.js';
 import { Errors, SanmqError } from '../errors.js';
 import type { RecoveryReport } from '../storage/lun.js';
 import { storedAttributes } from './attributes.js';
@@ -16,6 +17,7 @@ import {
   idHash,
   MESSAGE_HEAD_BYTES,
   readHeadAt,
+  RECORD_CHANNEL,
   RECORD_CONTROLLER,
   RECORD_QUEUE,
   RECORD_UNIT,
@@ -54,6 +56,8 @@ export interface CatalogState {
   deadLetterQueue: string;
   controllerAddress: number;
   nextQueueId: number;
+  /** Channel definitions and the addresses of their records. */
+  channels: Map<string, { definition: ChannelDefinition; address: number }>;
 }
 
 interface PendingPut {
@@ -65,7 +69,8 @@ interface PendingPut {
 /** Restores the queues from the catalog. */
 export async function recoverCatalog(queues: QueueStore, messageLengthMax: number):
 Promise<CatalogState> {
-  const state: CatalogState = { deadLetterQueue: '', controllerAddress: -1, nextQueueId: 1 };
+  const state: CatalogState = { deadLetterQueue: '', controllerAddress: -1, nextQueueId: 1,
+    channels: new Map() };
   for await (const record of queues.store.lun.records(PAGE_SET_CATALOG)) {
     const { type, value } = decodeCatalog(record.data);
     if (type === RECORD_CONTROLLER) {
@@ -82,6 +87,14 @@ Promise<CatalogState> {
       queues.byName.set(name, queue);
       queues.byId.set(id, queue);
       state.nextQueueId = Math.max(state.nextQueueId, id + 1);
+    } else if (type === RECORD_CHANNEL) {
+      const name = value['name'];
+      const statusSlot = value['statusSlot'];
+      if (typeof name !== 'string' || typeof statusSlot !== 'number') {
+        throw Errors.internal(`channel record at ${record.address} lacks a name or a status slot`);
+      }
+      state.channels.set(name, { address: record.address, definition: { name, statusSlot,
+        ...storedChannelAttributes(value['attributes']) } });
     }
   }
   return state;

@@ -136,6 +136,27 @@ export class Session {
     this.#opened.set(queue.name, mode);
   }
 
+  /**
+   * Takes the exclusive lock on a named group resource (such as `channel:NAME`, held by a
+   * channel's one running instance) for the life of the session or until `unlock`. Refused
+   * with E_OBJECT_IN_USE while another session holds it.
+   */
+  lock(resource: string): void {
+    this.#check();
+    if (!/^group:[A-Za-z0-9._/%:]{1,100}$/.test(resource)) {
+      throw Errors.invalidArgument("a group lock is named 'group:' and up to 100 of A-Z a-z 0-9 . _ / % :");
+    }
+    if (!this.#host.queues.locks.tryAcquire(resource, this.owner, 'exclusive')) {
+      throw Errors.objectInUse(`${resource} is held by another connection`);
+    }
+  }
+
+  /** Releases a lock taken by `lock`. */
+  unlock(resource: string): void {
+    this.#check();
+    this.#host.queues.locks.release(resource, this.owner);
+  }
+
   /** Closes an input open made by `open` or by a get. */
   closeQueue(queueName: string): void {
     this.#check();

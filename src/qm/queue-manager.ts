@@ -7,8 +7,6 @@
  * reason), 'member-joined' and 'member-ended' (other members, as the controller tells them).
  */
 import { EventEmitter } from 'node:events';
-import { existsSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { MessageChannel, Worker, type MessagePort, type ResourceLimits } from 'node:worker_threads';
 
 import { NAME_PATTERN } from '../controller/attributes.js';
@@ -22,6 +20,9 @@ import { openConnection, type ConnectOptions, type JmsConnection,
 import { checkCodes } from './mq/personality.js';
 import { MQENC_NATIVE_BIG, MQENC_NATIVE_LITTLE } from './mq/mqmd.js';
 import { PERSONALITY_NAMES } from './personalities.js';
+import { awaitReady, workerEntry, workerExecArgv } from './threads.js';
+import { ChannelInitiatorHandle, type ChannelInitiatorOptions,
+  type InitiatorHost } from '../channels/handle.js';
 import type { FromWorker, ToWorker, WorkerData } from './worker.js';
 
 export interface QueueManagerOptions {
@@ -47,11 +48,18 @@ export interface QueueManagerOptions {
   entry?: string | URL;
   /** Longest wait for the worker to be ready (default 30 s). */
   startTimeoutMs?: number;
+  /**
+   * Run a channel initiator paired with this queue manager, in a worker of its own (true, or
+   * its options: where it accepts inbound channels). It stops and ends with its queue manager.
+   */
+  channels?: boolean | ChannelInitiatorOptions;
 }
 
 /** What a queue manager needs of its controller: a member connection. */
-export interface MemberHost {
+export interface MemberHost extends InitiatorHost {
   attachMember(transport: Transport): void;
+  /** Defines the group's channel queues (sync queue, initiation queue) when missing. */
+  defineChannelQueues(): Promise<void>;
 }
 
 
@@ -88,27 +96,6 @@ function checkOptions(options: QueueManagerOptions): WorkerData['settings'] & {
     connectionsMax, startTimeoutMs };
 }
 
-/** Options Node refuses when they are given to a worker explicitly (it drops them itself). */
-const PROCESS_ONLY_OPTIONS = /^--(input-type|expose[-_]gc)(=|$)/;
-
-/**
- * A worker inherits this process's Node options when none are given, and Node itself leaves
- * out those that apply to a process only; but it refuses `--input-type` for a worker's file.
- * Only then are the options given, without it and without what Node would refuse.
- */
-function workerExecArgv(execArgv: string[] | undefined): { execArgv?: string[] } {
-  if (execArgv !== undefined) return { execArgv };
-  if (!process.execArgv.some((option) => option.startsWith('--input-type'))) return {};
-  return { execArgv: process.execArgv.filter((option) => !PROCESS_ONLY_OPTIONS.test(option)) };
-}
-
-function defaultEntry(): URL {
-  const compiled = new URL('./worker.js', import.meta.url);
-  if (existsSync(fileURLToPath(compiled))) return compiled;
-  // Run from TypeScript sources (a loader is active): the worker is its .ts file.
-  return new URL('./worker.ts', import.meta.url);
-}
-
 export class QueueManager extends EventEmitter {
   readonly name: string;
   readonly personality: string;
@@ -120,6 +107,7 @@ export class QueueManager extends EventEmitter {
   #mux: PortMux | undefined;
   #listener: { host: string; port: number } | undefined;
   #exited: Promise<number> = Promise.resolve(0);
+  #initiator: ChannelInitiatorHandle | undefined;
 
   private constructor(host: MemberHost, options: QueueManagerOptions) {
     super();
@@ -146,6 +134,11 @@ export class QueueManager extends EventEmitter {
     return this.#listener;
   }
 
+  /** Its channel initiator, when it was started with `channels`. */
+  get channelInitiator(): ChannelInitiatorHandle | undefined {
+    return this.#initiator;
+  }
+
   /** The worker thread's id, while it runs. */
   get threadId(): number | undefined {
     return this.#worker?.threadId;
@@ -162,7 +155,7 @@ export class QueueManager extends EventEmitter {
     };
     this.#controllerPort = channel.port1;
     this.#host.attachMember(new PortTransport(channel.port1, `queue manager ${this.name}`));
-    const worker = new Worker(this.#options.entry ?? defaultEntry(), {
+    const worker = new Worker(this.#options.entry ?? workerEntry(import.meta.url, 'worker'), {
       workerData: data, transferList: [channel.port2],
       ...workerExecArgv(this.#options.execArgv),
       ...(this.#options.resourceLimits === undefined ? {}
@@ -178,43 +171,17 @@ export class QueueManager extends EventEmitter {
       failure = error;
     });
     worker.once('exit', (code) => this.#ended(worker, code, failure));
-    await this.#ready(worker, checked.startTimeoutMs);
-  }
-
-  #ready(worker: Worker, timeoutMs: number): Promise<void> {
-    return new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        void worker.terminate();
-        reject(new SanmqError('E_QM_NOT_AVAILABLE',
-          `queue manager ${this.name} did not start within ${timeoutMs} ms`));
-      }, timeoutMs);
-      const onMessage = (message: FromWorker): void => {
-        if (message.type === 'event') return;
-        clearTimeout(timer);
-        worker.off('message', onMessage);
-        worker.off('exit', onExit);
-        if (message.type === 'ready') {
-          this.#listener = message.listener;
-          resolve();
-        } else {
-          void worker.terminate();
-          reject(new SanmqError(message.code as 'E_INTERNAL', message.message));
-        }
-      };
-      let failure = '';
-      const onError = (error: Error): void => {
-        failure = `: ${error.message}`;
-      };
-      const onExit = (code: number): void => {
-        clearTimeout(timer);
-        worker.off('error', onError);
-        reject(new SanmqError('E_QM_NOT_AVAILABLE',
-          `queue manager ${this.name} ended while starting (exit code ${code})${failure}`));
-      };
-      worker.on('error', onError);
-      worker.on('message', onMessage);
-      worker.once('exit', onExit);
-    });
+    const ready = await awaitReady<{ listener: { host: string; port: number } | undefined }>(
+      worker, checked.startTimeoutMs, `queue manager ${this.name}`);
+    this.#listener = ready.listener;
+    const channels = this.#options.channels;
+    if (channels !== undefined && channels !== false) {
+      await this.#host.defineChannelQueues();
+      this.#initiator ??= new ChannelInitiatorHandle(this.#host, this.name,
+        channels === true ? { ...(this.#options.execArgv === undefined ? {}
+          : { execArgv: this.#options.execArgv }) } : channels);
+      if (!this.#initiator.running) await this.#initiator.start();
+    }
   }
 
   #ended(worker: Worker, code: number, failure: Error | undefined): void {
@@ -225,6 +192,8 @@ export class QueueManager extends EventEmitter {
     this.#controllerPort?.close();
     this.#mux?.close();
     this.#mux = undefined;
+    // A channel initiator does not outlive its queue manager (its peers then recover).
+    void this.#initiator?.terminate();
     this.emit('ended', { name: this.name, exitCode: code,
       reason: failure === undefined ? 'exited' : failure.message });
     this.emit('stopped');
@@ -253,6 +222,7 @@ export class QueueManager extends EventEmitter {
    * controller), the member connection closes, the thread ends.
    */
   async stop(): Promise<void> {
+    await this.#initiator?.stop();
     const worker = this.#worker;
     if (worker === undefined) return;
     const message: ToWorker = { type: 'stop' };

@@ -18,6 +18,8 @@ import { messageFromWire, putResultFromWire } from '../protocol/messages.js';
 import type { Transport } from '../protocol/transport.js';
 import { checkVersion, secretMatches } from '../controller/members.js';
 import type { Personality, QueueManagerSettings } from './personality.js';
+import { GroupClient } from '../channels/group.js';
+import { recoverInitiator } from '../channels/initiator.js';
 
 export const APPLICATION_OPS = new Set(['put', 'get', 'browse.open', 'browse.next',
   'browse.close', 'commit', 'backout', 'prepare', 'open', 'close', 'inquire']);
@@ -46,7 +48,16 @@ export class QueueManagerRuntime {
     this.#personality = options.personality;
     this.#connectionsMax = options.connectionsMax;
     this.#controller = new ClientEndpoint(controller, FRAME_BYTES_MAX * 4);
-    this.#controller.onEvent((name, data) => this.onEvent(name, data));
+    this.#controller.onEvent((name, data) => {
+      if (name === 'member-ended' && data['role'] === 'channel-initiator' &&
+          data['name'] === this.settings.name) {
+        // Failure scenario 3: this queue manager recovers the channels of its initiator.
+        void recoverInitiator(new GroupClient(this.#controller, this.settings.name), this.settings.name)
+          .then((moved) => this.onEvent('channels-recovered', { channels: moved }))
+          .catch(() => undefined);
+      }
+      this.onEvent(name, data);
+    });
   }
 
   /** Says hello to the controller; resolves with its reply. */
