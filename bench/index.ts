@@ -17,6 +17,10 @@
  *          rate, then persistent 1 KiB put+commit with 1 and with 64 connections on embedded
  *          sessions and through an mq and a jms queue manager, each as a ratio to the
  *          fdatasync rate and to the embedded figure, with latency percentiles.
+ *   failover  A queue-sharing group's sender channel to a remote queue manager in another
+ *          process (bench/failover.ts): the disk's fdatasync rate, channel throughput, and
+ *          peer recovery time over --failovers N terminations of the owning queue manager
+ *          (default 50): p50, p90, p99, max; then lost and duplicated messages at the remote.
  *
  * Options: --lun PATH (default sanmq-data/bench.lun, removed afterwards unless --keep),
  * --size-gib N (LUN size, default 4), --seconds N (per scenario, default 3), --direct,
@@ -28,6 +32,7 @@ import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 
 import { core } from './core.js';
+import { failover } from './failover.js';
 import { qm } from './qm.js';
 import { queue } from './queue.js';
 
@@ -44,6 +49,7 @@ async function main(): Promise<void> {
       'spin-us': { type: 'string' },
       'gather-us': { type: 'string' },
       deep: { type: 'string', default: '1000000' },
+      failovers: { type: 'string', default: '50' },
     },
   });
   const name = positionals[0] ?? 'core';
@@ -59,6 +65,8 @@ async function main(): Promise<void> {
     await queue({ ...common, deepMessages: Number(values.deep) });
   } else if (name === 'qm') {
     await qm(common);
+  } else if (name === 'failover') {
+    await failover({ ...common, failovers: Number(values.failovers) });
   } else if (name === 'core') {
     await core({
       ...common,
@@ -66,7 +74,7 @@ async function main(): Promise<void> {
       gatherUs: values['gather-us'] === undefined ? undefined : Number(values['gather-us']),
     });
   } else {
-    console.error(`unknown benchmark ${name}; available: core, queue, qm`);
+    console.error(`unknown benchmark ${name}; available: core, queue, qm, failover`);
     process.exitCode = 2;
   }
 }

@@ -180,7 +180,9 @@ export class QueueManager extends EventEmitter {
       this.#initiator ??= new ChannelInitiatorHandle(this.#host, this.name,
         channels === true ? { ...(this.#options.execArgv === undefined ? {}
           : { execArgv: this.#options.execArgv }) } : channels);
-      if (!this.#initiator.running) await this.#initiator.start();
+      // After a failure its initiator may still be on its way out: a new one starts after.
+      await this.#initiator.terminate();
+      await this.#initiator.start();
     }
   }
 
