@@ -16,6 +16,7 @@ import { performance } from 'node:perf_hooks';
 
 import { ChannelAdmin } from '../src/channels/admin.js';
 import { SiteProcess } from '../src/channels/site-process.js';
+import { numberedId } from '../src/channels/site.js';
 import { XQ_QUEUE } from '../src/channels/wire.js';
 import type { StatusEntry } from '../src/channels/status.js';
 import type { QueueManager } from '../src/qm/queue-manager.js';
@@ -50,7 +51,7 @@ export async function failover(options: FailoverOptions): Promise<void> {
     const session = controller.session();
     const put = async (count: number): Promise<void> => {
       for (let i = 0; i < count; i++) {
-        await session.put('XMITQ', { body, persistent: true, correlationId: counterId(sent++),
+        await session.put('XMITQ', { body, persistent: true, correlationId: numberedId(sent++),
           properties: { [XQ_QUEUE]: 'DEST' } }, { syncpoint: true });
       }
       await session.commit();
@@ -71,6 +72,13 @@ export async function failover(options: FailoverOptions): Promise<void> {
     // Peer recovery, over and over.
     let latest: { owner: string; committed: number; at: number } = { owner: '', committed: 0, at: 0 };
     for (const member of members.values()) {
+      // What went wrong, when something does, is printed as it happens.
+      member.channelInitiator?.on('ended', (data: Record<string, unknown>) => {
+        if (data['kind'] !== 'member') console.log(`  ${member.name}: instance ${String(data['instance'])} ended (${String(data['kind'])} ${String(data['code'] ?? '')} ${String(data['message'] ?? '')})`);
+      });
+      member.channelInitiator?.on('start-failed', (data: Record<string, unknown>) => {
+        console.log(`  ${member.name}: start failed: ${JSON.stringify(data)}`);
+      });
       member.channelInitiator?.on('status', (entry: StatusEntry) => {
         if (entry.channel === CHANNEL && entry.status === 'running') {
           latest = { owner: entry.owner, committed: entry.committedSequence, at: performance.now() };
@@ -130,13 +138,6 @@ export async function failover(options: FailoverOptions): Promise<void> {
       await rm(remoteLun, { force: true });
     }
   }
-}
-
-/** The message's number in its correlation id, so the remote end can check every one. */
-export function counterId(n: number): Buffer {
-  const id = Buffer.alloc(24);
-  id.writeUIntBE(n, 18, 6);
-  return id;
 }
 
 async function until(check: () => boolean, timeoutMs: number): Promise<void> {

@@ -83,3 +83,26 @@ export {
 export { convertText, decodeText, encodeText, SUPPORTED_CCSIDS } from './qm/mq/convert.js';
 export type { MapBody, MapValue } from './qm/jms/map-body.js';
 export { PortTransport, SocketTransport, type Transport } from './protocol/transport.js';
+export {
+  DEFAULT_CHANNEL_ATTRIBUTES,
+  parseConnection,
+  type ChannelAttributes,
+  type ChannelDefinition,
+  type ChannelType,
+} from './channels/definition.js';
+export {
+  CHANNEL_STATUSES,
+  decodeStatus,
+  encodeStatus,
+  StatusTable,
+  type ChannelStatus,
+  type SlotAccess,
+  type StatusEntry,
+  type StatusRead,
+} from './channels/status.js';
+export { ChannelAdmin, type ChannelStatusRow } from './channels/admin.js';
+export { ChannelInitiatorHandle, type ChannelInitiatorOptions } from './channels/handle.js';
+export { CHANNEL_INITIATION_QUEUE, SYNC_QUEUE } from './channels/sync.js';
+export { XQ_QUEUE, XQ_QUEUE_MANAGER } from './channels/wire.js';
+export { SiteProcess } from './channels/site-process.js';
+export type { SiteConfig } from './channels/site.js';

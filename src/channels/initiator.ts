@@ -131,6 +131,15 @@ export class ChannelInitiator {
     if (this.#closed || end.kind === 'member') return;
     if (end.kind === 'status' || end.kind === 'comms') {
       void this.#retry(def, end.kind === 'status').catch(() => undefined);
+    } else if (end.kind === 'active') {
+      // The table gives this member the channel, yet its queue is locked: the instance that
+      // holds it is ending (its member's sessions are closing). Try again after a while.
+      void this.status.read(def.statusSlot).then((read) => {
+        if (read.entry?.owner === this.name && read.entry.status === 'recovering') {
+          return this.#retry(def, false);
+        }
+        return undefined;
+      }).catch(() => undefined);
     } else if (end.kind === 'protocol') {
       void this.status.transition(def.statusSlot, (entry) => entry === undefined ? undefined
         : { ...entry, status: 'stopped', owner: '' }).catch(() => undefined);
@@ -216,7 +225,9 @@ export class ChannelInitiator {
       const read = await this.status.read(def.statusSlot);
       const entry = read.entry;
       if (entry === undefined || !OWNED_STATUSES.has(entry.status)) continue;
-      if (entry.owner !== '' && (members.has(entry.owner) || entry.owner === this.name)) continue;
+      // Its own name: channels its previous incarnation ran, which no peer took over.
+      if (entry.owner !== '' && entry.owner !== this.name && members.has(entry.owner)) continue;
+      if (entry.owner === this.name && this.#senders.has(def.name)) continue;
       if (await this.#win(def, read, entry)) won.push(def.name);
     }
     return won;

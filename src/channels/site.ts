@@ -28,6 +28,13 @@ export interface SiteConfig {
   channels: Array<Partial<ChannelAttributes> & Pick<ChannelAttributes, 'type'> & { name: string }>;
 }
 
+/** A message's number in its correlation id (the last 6 bytes), as `check` reads it. */
+export function numberedId(n: number): Buffer {
+  const id = Buffer.alloc(24);
+  id.writeUIntBE(n, 18, 6);
+  return id;
+}
+
 /** Runs a site until SIGTERM (then it unmounts and exits 0). */
 export async function runSite(config: SiteConfig): Promise<void> {
   const controller = await Controller.mount(config.lun, { create: { sizeBytes: 256 * 1024 * 1024 } });

@@ -91,6 +91,8 @@ class Member {
   #nextCursor = 1;
   /** Said goodbye: its connection's end is a stop, not a failure. */
   leaving = false;
+  /** Its connection ended and its sessions are closing: it is listed until they are closed. */
+  ending = false;
   readonly connectedAt = new Date();
 
   constructor(readonly name: string, readonly role: MemberRole, readonly personality: string,
@@ -205,7 +207,9 @@ export class MemberService {
     if (!NAME_PATTERN.test(name)) throw Errors.invalidArgument('name must be 1 to 48 characters of A-Z a-z 0-9 . _ % /');
     const personality = text(args, 'personality');
     const member = new Member(name, role as MemberRole, personality, endpoint, protocol);
-    if (this.#members.has(member.key)) {
+    // A member whose connection ended is listed while its sessions close; a new one of its
+    // name (a restart) takes its place.
+    if (this.#members.get(member.key)?.ending === false) {
       throw Errors.objectInUse(`${role === 'queue-manager' ? 'queue manager' : 'the channel initiator of'} ${name} is connected already`);
     }
     this.#members.set(member.key, member);
@@ -307,11 +311,14 @@ export class MemberService {
   }
 
   async #ended(member: Member, reason: SanmqError | undefined): Promise<void> {
-    if (this.#members.get(member.key) === member) this.#members.delete(member.key);
+    // Listed until its sessions are closed (their units backed out, their locks released), so
+    // that no peer takes it for gone while it still holds anything.
+    member.ending = true;
     const sessions = [...member.sessions.values()];
     member.sessions.clear();
     member.cursors.clear();
     await Promise.allSettled(sessions.map((session) => session.close()));
+    if (this.#members.get(member.key) === member) this.#members.delete(member.key);
     const ended: MemberEnded = { name: member.name, role: member.role, personality: member.personality,
       reason: member.leaving ? 'closed' : reason?.code ?? 'E_CONNECTION_BROKEN',
       sessions: sessions.length };
