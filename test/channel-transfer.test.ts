@@ -37,10 +37,16 @@ t.test('a sender channel delivers every message once, in order, and empties the 
     t.same(await remote.command({ op: 'bodies', queue: 'DEST' }), bodies(0, 250), 'all, in order, once');
     const [row] = await admin.status('TO.REMOTE');
     t.match(row, { status: 'running', ownerRunning: true,
-      entry: { owner: 'QM1', type: 'sender', transmissionQueue: 'XMITQ', committedSequence: 13 } },
+      entry: { owner: 'QM1', type: 'sender', transmissionQueue: 'XMITQ', committedSequence: 13,
+        remoteQueueManager: 'REMOTE', remoteAddress: `127.0.0.1:${remote.port}` } },
     '250 messages in batches of 20: 13 batches');
     t.equal((await errorOf(() => admin.start('TO.REMOTE'))).code, 'E_CHANNEL_ACTIVE',
       'a second start is refused while it runs');
+    const qm2 = await startMember(t, controller, 'QM2');
+    t.equal((await errorOf(() => qm2.channelInitiator?.startChannel('TO.REMOTE'))).code,
+      'E_CHANNEL_ACTIVE', 'so is a start on another member: the transmission queue is locked');
+    t.equal((await errorOf(() => controller.deleteChannel('TO.REMOTE'))).code, 'E_CHANNEL_ACTIVE',
+      'a running channel cannot be deleted');
 
     // Messages put while it runs flow too; then STOP ends it after its batch.
     for (const body of bodies(250, 10)) {

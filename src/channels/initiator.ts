@@ -115,6 +115,7 @@ export class ChannelInitiator {
       onStatus: (entry) => this.#event('status', statusEvent(entry)) }, def);
     this.#senders.set(name, agent);
     void agent.run().then((end) => this.#senderEnded(def, agent, end));
+    await agent.started;
   }
 
   /** STOP CHANNEL for an instance running here. */
@@ -242,7 +243,8 @@ export class ChannelInitiator {
     const after = await this.status.update(read, { ...entry, status: 'recovering', owner: this.name });
     this.#event('recover', { channel: def.name, from: entry.owner, won: after !== undefined });
     if (after === undefined) return false;
-    await this.startChannel(def.name).catch(() => undefined);
+    // Not awaited: the channels it won start side by side.
+    void this.startChannel(def.name).catch(() => undefined);
     return true;
   }
 

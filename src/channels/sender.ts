@@ -55,10 +55,17 @@ export class SenderAgent {
   #wake: (() => void) | undefined;
   /** Messages this instance sent and saw committed. */
   sent = 0;
+  /** Settles once the instance runs (resolved) or could not start (rejected with why). */
+  readonly started: Promise<void>;
+  #settle: (error?: SanmqError) => void = () => undefined;
 
   constructor(host: SenderHost, definition: ChannelDefinition) {
     this.#host = host;
     this.definition = definition;
+    this.started = new Promise<void>((resolve, reject) => {
+      this.#settle = (error) => (error === undefined ? resolve() : reject(error));
+    });
+    this.started.catch(() => undefined);
   }
 
   get instance(): number {
@@ -75,12 +82,15 @@ export class SenderAgent {
   async run(): Promise<SenderEnd> {
     try {
       await this.#start();
+      this.#settle();
       await this.#transfer();
       await this.#update({ status: 'stopped' }).catch(() => undefined);
       await this.#request('end', {}).catch(() => undefined);
       return { kind: 'stopped' };
     } catch (error) {
-      return this.#classify(error);
+      const end = this.#classify(error);
+      if ('error' in end) this.#settle(end.error);
+      return end;
     } finally {
       this.#client?.close();
       await this.#session?.close();
@@ -125,8 +135,13 @@ export class SenderAgent {
     const reply = await this.#timed(client.hello({ versions: [...PROTOCOL_VERSIONS],
       role: 'channel', channel: def.name, type: 'sender', queueManager: this.#host.name }));
     const remote = reply['sequence'];
-    if (typeof remote !== 'number') {
-      throw new SanmqError('E_CHANNEL_PROTOCOL', 'the receiver did not state its sequence number');
+    const partner = reply['queueManager'];
+    if (typeof remote !== 'number' || typeof partner !== 'string') {
+      throw new SanmqError('E_CHANNEL_PROTOCOL', 'the receiver did not state its sequence number and name');
+    }
+    if (def.remoteQueueManager !== '' && partner !== def.remoteQueueManager) {
+      throw new SanmqError('E_CHANNEL_PROTOCOL', `channel '${def.name}' reached ${partner}, ` +
+        `not ${def.remoteQueueManager}`, { channel: def.name });
     }
     // Resynchronise: a batch left in doubt was delivered if the receiver committed it.
     for (const { xid } of await group.inDoubt()) {
@@ -141,7 +156,7 @@ export class SenderAgent {
     }
     this.#committed = local;
     await this.#update({ status: 'running', retries: 0, sentSequence: local,
-      committedSequence: local });
+      committedSequence: local, remoteQueueManager: partner });
   }
 
   async #transfer(): Promise<void> {
