@@ -39,8 +39,8 @@ export class ChannelAdmin {
   }
 
   #initiators(): string[] {
-    return this.#controller.members.members().filter((m) => m.role === 'channel-initiator')
-      .map((m) => m.name);
+    return this.#controller.members.members()
+      .filter((m) => m.role === 'channel-initiator' && !m.ending).map((m) => m.name);
   }
 
   async #reads(): Promise<Array<{ def: ChannelDefinition; read: StatusRead }>> {

@@ -17,6 +17,8 @@ export interface GroupMember {
   name: string;
   role: string;
   personality: string;
+  /** Its connection ended; its sessions are closing. */
+  ending?: boolean;
 }
 
 export class GroupClient {

@@ -308,7 +308,7 @@ export function statusEvent(entry: StatusEntry): Args {
 
 /** Workload balancing over the running channel initiators of the group. */
 export async function balance(group: GroupClient, exclude: readonly string[]): Promise<string | undefined> {
-  const initiators = (await group.members()).filter((m) => m.role === 'channel-initiator')
+  const initiators = (await group.members()).filter((m) => m.role === 'channel-initiator' && m.ending !== true)
     .map((m) => ({ name: m.name, channelsMax: CHANNELS_MAX }));
   const channels = await group.channels();
   const entries = await new StatusTable(group.slots).list(channels.map((c) => c.statusSlot));

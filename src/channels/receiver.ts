@@ -16,6 +16,7 @@ import type { GroupClient, GroupSession } from './group.js';
 import type { StatusEntry, StatusRead, StatusTable } from './status.js';
 import { readSync, replaceSync } from './sync.js';
 import { CHANNEL_OPS, fromChannel } from './wire.js';
+import { STATUS_INTERVAL_MS } from './sender.js';
 
 export interface ReceiverHost {
   readonly name: string;
@@ -66,6 +67,10 @@ class ReceiverAgent {
   #read: StatusRead;
   sequence: number;
   #ended = false;
+  #statusAt = 0;
+  /** Updates of the entry, one after another (a batch's and the trailing one). */
+  #updates: Promise<void> = Promise.resolve();
+  #trailing: NodeJS.Timeout | undefined;
 
   private constructor(host: ReceiverHost, session: GroupSession, channel: string, read: StatusRead,
     sequence: number) {
@@ -120,7 +125,8 @@ class ReceiverAgent {
     switch (op) {
       case 'heartbeat': return {};
       case 'end':
-        await this.#update({ status: 'inactive' });
+        await this.#update({ status: 'inactive', sentSequence: this.sequence,
+          committedSequence: this.sequence });
         return {};
       default: return this.#batch(args);
     }
@@ -151,11 +157,30 @@ class ReceiverAgent {
       throw error;
     }
     this.sequence = sequence;
-    await this.#update({ sentSequence: sequence, committedSequence: sequence });
+    const now = Date.now();
+    if (this.#statusAt === 0 || now - this.#statusAt >= STATUS_INTERVAL_MS) {
+      this.#statusAt = now;
+      await this.#update({ sentSequence: sequence, committedSequence: sequence });
+    } else {
+      // The entry catches up after a while if no batch comes to update it.
+      this.#trailing ??= setTimeout(() => {
+        this.#trailing = undefined;
+        if (this.#ended || this.#read.entry?.committedSequence === this.sequence) return;
+        this.#statusAt = Date.now();
+        void this.#update({ sentSequence: this.sequence, committedSequence: this.sequence })
+          .catch(() => undefined);
+      }, STATUS_INTERVAL_MS);
+    }
     return { sequence };
   }
 
-  async #update(change: Partial<StatusEntry>): Promise<void> {
+  #update(change: Partial<StatusEntry>): Promise<void> {
+    const run = this.#updates.then(() => this.#swap(change));
+    this.#updates = run.catch(() => undefined);
+    return run;
+  }
+
+  async #swap(change: Partial<StatusEntry>): Promise<void> {
     const entry = this.#read.entry as StatusEntry;
     const after = await this.#host.status.update(this.#read, { ...entry, ...change });
     if (after === undefined) {
@@ -170,8 +195,10 @@ class ReceiverAgent {
   async end(): Promise<void> {
     if (this.#ended) return;
     this.#ended = true;
+    clearTimeout(this.#trailing);
     if (this.#read.entry?.status === 'running') {
-      await this.#update({ status: 'inactive' }).catch(() => undefined);
+      await this.#update({ status: 'inactive', sentSequence: this.sequence,
+        committedSequence: this.sequence }).catch(() => undefined);
     }
     await this.#session.close();
     this.#host.inbound(this.channel, false);

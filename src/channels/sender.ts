@@ -42,6 +42,11 @@ export interface SenderHost {
 
 /** Longest single get wait, so that a stop is seen within it. */
 const WAIT_SLICE_MS = 500;
+/**
+ * The status entry's sequence numbers follow the first batch of an instance at once, then at
+ * most this often (each update is an fdatasync of the slot; the sync records are what count).
+ */
+export const STATUS_INTERVAL_MS = 100;
 
 export class SenderAgent {
   readonly #host: SenderHost;
@@ -53,6 +58,7 @@ export class SenderAgent {
   #instance = 0;
   #committed = 0;
   #wake: (() => void) | undefined;
+  #statusAt = 0;
   /** Messages this instance sent and saw committed. */
   sent = 0;
   /** Settles once the instance runs (resolved) or could not start (rejected with why). */
@@ -84,7 +90,8 @@ export class SenderAgent {
       await this.#start();
       this.#settle();
       await this.#transfer();
-      await this.#update({ status: 'stopped' }).catch(() => undefined);
+      await this.#update({ status: 'stopped', sentSequence: this.#committed,
+        committedSequence: this.#committed }).catch(() => undefined);
       await this.#request('end', {}).catch(() => undefined);
       return { kind: 'stopped' };
     } catch (error) {
@@ -167,6 +174,10 @@ export class SenderAgent {
     while (!this.#stopping) {
       const first = await this.#wait(session, Math.min(WAIT_SLICE_MS, heartbeatMs || WAIT_SLICE_MS));
       if (first === undefined) {
+        // Idle: the entry catches up with the batches it skipped.
+        if (this.#read?.entry !== undefined && this.#read.entry.committedSequence !== this.#committed) {
+          await this.#update({ sentSequence: this.#committed, committedSequence: this.#committed });
+        }
         if (heartbeatMs > 0 && Date.now() - idleSince >= heartbeatMs) {
           await this.#request('heartbeat', {});
           idleSince = Date.now();
@@ -208,7 +219,11 @@ export class SenderAgent {
     await this.#host.group.resolve(xid, 'commit');
     this.#committed = sequence;
     this.sent += batch.length;
-    await this.#update({ sentSequence: sequence, committedSequence: sequence });
+    const now = Date.now();
+    if (this.#statusAt === 0 || now - this.#statusAt >= STATUS_INTERVAL_MS) {
+      this.#statusAt = now;
+      await this.#update({ sentSequence: sequence, committedSequence: sequence });
+    }
   }
 
   async #request(op: string, args: Args): Promise<Args> {

@@ -55,6 +55,8 @@ export interface MemberInfo {
   peer: string;
   connectedAt: Date;
   sessions: number;
+  /** Its connection ended and its sessions are being closed; it is listed until they are. */
+  ending: boolean;
 }
 
 export interface MemberEnded {
@@ -150,7 +152,7 @@ export class MemberService {
   members(): MemberInfo[] {
     return [...this.#members.values()].map((m) => ({ name: m.name, role: m.role,
       personality: m.personality, peer: m.endpoint.peer, connectedAt: m.connectedAt,
-      sessions: m.sessions.size }));
+      sessions: m.sessions.size, ending: m.ending }));
   }
 
   /** Whether a member of this role and name is connected. */
@@ -164,7 +166,7 @@ export class MemberService {
    */
   request(to: string, data: Args): void {
     const member = this.#members.get(memberKey('channel-initiator', to));
-    if (member === undefined) {
+    if (member === undefined || member.ending) {
       throw new SanmqError('E_QM_NOT_AVAILABLE', `the channel initiator of ${to} is not running`,
         { member: to });
     }
