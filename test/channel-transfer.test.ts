@@ -35,6 +35,9 @@ t.test('a sender channel delivers every message once, in order, and empties the 
       async () => (await remote.command({ op: 'bodies', queue: 'DEST' }) as string[]).length >= 250);
     await until('the transmission queue is empty', () => controller.queue('XMITQ').depth === 0);
     t.same(await remote.command({ op: 'bodies', queue: 'DEST' }), bodies(0, 250), 'all, in order, once');
+    // The entry's sequence numbers follow the batches at most every 100 ms.
+    await until('the status entry shows the last batch', async () =>
+      (await admin.status('TO.REMOTE'))[0]?.entry?.committedSequence === 13);
     const [row] = await admin.status('TO.REMOTE');
     t.match(row, { status: 'running', ownerRunning: true,
       entry: { owner: 'QM1', type: 'sender', transmissionQueue: 'XMITQ', committedSequence: 13,
