@@ -287,7 +287,8 @@ t.test('LIKE stays fast on a pattern that makes regular expressions backtrack', 
   const value = 'a'.repeat(20_000);
   const started = performance.now();
   t.notOk(selects(`s LIKE '${'%a'.repeat(30)}%b'`, { s: value }));
-  t.ok(performance.now() - started < 2_000, 'finished in well under two seconds');
+  // Backtracking would take minutes; the bound leaves room for a loaded CI machine.
+  t.ok(performance.now() - started < 10_000, 'finished in seconds, not minutes');
 });
 
 t.test('IS NULL selects absent properties and IS NOT NULL present ones', async (t) => {
