@@ -212,3 +212,44 @@ t.test('inbound takeover: the remote restarts its channel at the generic address
     t.same(problems, [], 'no instance of the channel had two owners');
     await remote.stop();
   });
+
+/** Waits until the group holds the channel's batch in doubt (prepared, unconfirmed). */
+async function inDoubtBatch(g: Group): Promise<string> {
+  let xid = '';
+  await until('a batch in doubt at the sender', () => {
+    xid = g.controller.inDoubt().map((u) => u.xid).find((x) => x.startsWith('SANMQ.CH.TO.REMOTE.')) ?? '';
+    return xid !== '';
+  });
+  return xid;
+}
+
+t.test('a batch in doubt when its sender dies is committed by the peer: the receiver had it',
+  async (t) => {
+    const g = await group(t, ['QM1', 'QM2']);
+    const watcher = watchStatus(g.controller, [g.slot]);
+    const first = await g.admin.start('TO.REMOTE');
+    await midTransfer(g);
+    await g.remote.command({ op: 'delay-batches', ms: 1500 });
+    const xid = await inDoubtBatch(g);
+    await g.members.get(first)?.terminate();
+    t.ok(g.controller.inDoubt().some((u) => u.xid === xid), `${xid} stays in doubt after its member died`);
+    await g.remote.command({ op: 'delay-batches', ms: 0 });
+    await until('the peer resolved it', () => !g.controller.inDoubt().some((u) => u.xid === xid));
+    await finish(t, g, watcher);
+  });
+
+t.test('a batch in doubt when the receiver dies before committing it is rolled back and sent again',
+  async (t) => {
+    const g = await group(t, ['QM1', 'QM2']);
+    const watcher = watchStatus(g.controller, [g.slot]);
+    await g.admin.start('TO.REMOTE');
+    await midTransfer(g);
+    await g.remote.command({ op: 'delay-batches', ms: 60_000 });
+    const xid = await inDoubtBatch(g);
+    const { port, lun } = g.remote;
+    await g.remote.kill();
+    g.remote = await startRemoteSite(t, { qm: 'REMOTE', queues: ['DEST'], port, lun,
+      channels: [{ name: 'TO.REMOTE', type: 'receiver' }] });
+    await until('the batch was resolved', () => !g.controller.inDoubt().some((u) => u.xid === xid));
+    await finish(t, g, watcher);
+  });

@@ -123,6 +123,11 @@ export class ChannelInitiatorHandle extends EventEmitter {
     this.#post({ type: 'fail-status-updates', count });
   }
 
+  /** Inbound batches here pause `ms` before they commit (0: not), holding them in doubt. */
+  delayBatches(ms: number): void {
+    this.#post({ type: 'delay-batches', ms });
+  }
+
   /** Stops its channels and ends the thread. */
   async stop(): Promise<void> {
     const worker = this.#worker;

@@ -45,6 +45,8 @@ export class ChannelInitiator {
   #listener: Listener | undefined;
   #closed = false;
   #triggers: GroupSession | undefined;
+  /** A pause before each inbound batch's commit (fault injection for tests and demos). */
+  batchDelayMs = 0;
 
   constructor(group: GroupClient, options: InitiatorOptions = {}) {
     this.group = group;
@@ -76,6 +78,7 @@ export class ChannelInitiator {
       serveInbound({
         name: this.name, group: this.group, status: this.status,
         onStatus: (entry) => this.#event('status', statusEvent(entry)),
+        batchDelayMs: () => this.batchDelayMs,
         inbound: (channel, running) => {
           const count = (this.#inbound.get(channel) ?? 0) + (running ? 1 : -1);
           if (count > 0) this.#inbound.set(channel, count);

@@ -25,6 +25,8 @@ export interface ReceiverHost {
   onStatus?(entry: StatusEntry): void;
   /** Told when an inbound instance starts and ends (the initiator counts them). */
   inbound(channel: string, running: boolean): void;
+  /** A pause before each batch's commit, to hold batches in doubt at the sender (tests, demos). */
+  batchDelayMs?(): number;
 }
 
 /** Messages one batch may carry. */
@@ -151,6 +153,8 @@ class ReceiverAgent {
         return session.put(queue, message, true);
       }));
       await replaceSync(session, this.channel, 'receiver', sequence);
+      const delay = this.#host.batchDelayMs?.() ?? 0;
+      if (delay > 0) await new Promise((resolve) => setTimeout(resolve, delay));
       await session.commit();
     } catch (error) {
       await session.backout().catch(() => undefined);

@@ -25,7 +25,9 @@ export type ToInitiator =
   | { type: 'start-channel'; channel: string; id: number }
   | { type: 'stop-channel'; channel: string; id: number }
   /** Failure scenario 1 on demand: the next `count` status-table updates fail. */
-  | { type: 'fail-status-updates'; count: number };
+  | { type: 'fail-status-updates'; count: number }
+  /** Inbound batches pause this long before they commit (holds the sender's batch in doubt). */
+  | { type: 'delay-batches'; ms: number };
 
 export type FromInitiator =
   | { type: 'ready'; listener: { host: string; port: number } }
@@ -66,6 +68,7 @@ async function main(): Promise<void> {
     switch (message.type) {
       case 'stop': stop(); break;
       case 'fail-status-updates': faults.failures = message.count; break;
+      case 'delay-batches': initiator.batchDelayMs = message.ms; break;
       case 'start-channel':
         initiator.startChannel(message.channel).then(() => post({ type: 'done', id: message.id }),
           (error: unknown) => post({ type: 'done', id: message.id, ...coded(error) }));
