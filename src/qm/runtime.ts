@@ -137,7 +137,11 @@ export class QueueManagerRuntime {
     };
   }
 
+  /** Application requests served since the start (reported as a metric). */
+  requests = 0;
+
   #request(connection: ReturnType<Personality['connect']>, op: string, args: Args): unknown {
+    this.requests++;
     const session = args['session'];
     if (FORWARDED.has(op)) return this.#controller.request(op, args);
     switch (op) {

@@ -33,6 +33,9 @@ export type FromWorker =
   | { type: 'event'; name: string; data: Record<string, unknown> }
   | { type: 'failed'; code: string; message: string };
 
+/** How often the thread reports its metrics. */
+const METRICS_INTERVAL_MS = 1000;
+
 async function main(): Promise<void> {
   const port = parentPort as NonNullable<typeof parentPort>;
   const data = workerData as WorkerData;
@@ -76,6 +79,12 @@ async function main(): Promise<void> {
   });
   post({ type: 'ready', listener: listener === undefined ? undefined
     : { host: listener.host, port: listener.port } });
+  // The thread's metrics, merged into the starting thread's (sanmq mount's /metrics).
+  const metrics = setInterval(() => post({ type: 'event', name: 'metrics', data: {
+    applications: runtime.applications, requests: runtime.requests,
+    heapUsedBytes: process.memoryUsage().heapUsed } }), METRICS_INTERVAL_MS);
+  metrics.unref();
+  runtime.onControllerClosed(() => clearInterval(metrics));
 }
 
 void main();
