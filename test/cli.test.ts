@@ -215,3 +215,61 @@ t.test('check finds damage, names its address and exits 6', async (t) => {
     `the damage is listed with its address: ${JSON.stringify(report.problems[0])}`);
   t.match(damaged.stderr, /^sanmq: E_CORRUPT: .*problems found\n$/);
 });
+
+t.test('a short bench run prints its header, a line a second and a SUMMARY, and its JSON has every field',
+  async (t) => {
+    const dir = testDir(t);
+    const run = await sanmq(['bench', '--scenario', 'putget', '--producers', '2', '--consumers', '2',
+      '--seconds', '2', '--lun', join(dir, 'bench.lun'), '--lun-size', '128MiB', '--json',
+      '--hdr', join(dir, 'bench.hdr')]);
+    t.equal(run.code, 0, run.stderr);
+    const result = JSON.parse(run.stdout) as Record<string, unknown>;
+    for (const field of ['parameters', 'disk', 'seconds', 'sent', 'received', 'msgsPerSecond',
+      'bytesPerSecond', 'ratioToFdatasync', 'ratioToSequential', 'sendLatencyUs', 'receiveLatencyUs',
+      'intervals']) {
+      t.ok(field in result, `the JSON has ${field}`);
+    }
+    t.match(result, { parameters: { scenario: 'putget', producers: 2, consumers: 2, persistent: true,
+      route: 'embedded', messageBytes: 1024 }, disk: { fdatasyncPerSecond: Number } });
+    t.ok((result['sent'] as number) > 0 && (result['received'] as number) > 0, 'messages moved both ways');
+    t.match(result['sendLatencyUs'], { p50: Number, p90: Number, p99: Number, 'p99.9': Number, max: Number });
+    t.match(run.stderr, /^sanmq bench: scenario=putget size=1024 producers=2 consumers=2 persistent=true /);
+    t.match(run.stderr, /--- SUMMARY\n\d+ msgs\/s, [\d.]+ MiB\/s .* × the disk's fdatasync rate/);
+    const { readFile } = await import('node:fs/promises');
+    t.match(await readFile(join(dir, 'bench.hdr'), 'utf8'), /^#\[Histogram log format version 1\.3\]/);
+    const rated = await sanmq(['bench', '--seconds', '1', '--rate', '500', '--lun', join(dir, 'bench.lun'),
+      '--lun-size', '128MiB', '--json']);
+    t.equal(rated.code, 0, rated.stderr);
+    t.match(JSON.parse(rated.stdout), { delayUs: { p50: Number, max: Number } },
+      '--rate reports how late sends were (coordinated omission)');
+  });
+
+t.test('mount --create formats a missing LUN, gives it DEV.QUEUE.1 and says how to start', async (t) => {
+  const dir = testDir(t);
+  const lun = join(dir, 'sub', 'new.lun');
+  const child = spawn(process.execPath, [cli(), 'mount', lun, '--create', '64MiB', '--config',
+    await (async () => {
+      const config = join(dir, 'c.json');
+      await writeFile(config, JSON.stringify({ queueManagers: [{ name: 'QM1', personality: 'mq',
+        port: 0, channels: false }], admin: { port: 0 } }));
+      return config;
+    })()], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const exit = new Promise<number | null>((resolve) => child.once('exit', resolve));
+  let out = '';
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error('no start line in 30 s')), 30_000);
+    child.stdout.on('data', (chunk: Buffer) => {
+      out += chunk.toString();
+      if (out.includes('Ctrl-C')) {
+        clearTimeout(timer);
+        resolve();
+      }
+    });
+  });
+  t.match(out, /mounted; admin http:\/\/127\.0\.0\.1:\d+\/status\n  QM1 \(mq\) on 127\.0\.0\.1:\d+\n/);
+  t.match(out, /try: echo hello \| npm run -s sanmq -- put DEV\.QUEUE\.1 --port \d+/);
+  child.kill('SIGINT');
+  t.equal(await exit, 0, 'Ctrl-C unmounts');
+  const info = JSON.parse((await sanmq(['info', lun, '--json'])).stdout) as { queues: Array<{ name: string }> };
+  t.ok(info.queues.some((q) => q.name === 'DEV.QUEUE.1'));
+});

@@ -5,7 +5,10 @@
  * listing has --json; tables only on a terminal; errors are one line on stderr with a stable
  * exit code (output.ts).
  */
-import { readFile } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
+
+import { exists } from '../files.js';
 
 import { Command, CommanderError, Option } from 'commander';
 import { pino } from 'pino';
@@ -28,6 +31,7 @@ import {
 } from './output.js';
 import { mount, readConfig, type Mounted } from './server.js';
 import { printMessage } from './dump.js';
+import { runBench, type BenchParameters } from './bench.js';
 
 const program = new Command();
 program.name('sanmq').description('A SAN controller emulator that hosts message queues.')
@@ -120,10 +124,20 @@ program.command('check').description('verify every checksum of a LUN (offline); 
 
 program.command('mount').description('mount a LUN and run its queue managers in the foreground')
   .argument('<lun>').option('--config <file>', 'sanmq.json: queue managers, ports, admin endpoint')
+  .option('--create <size>', 'format the LUN file (sparse) first when it does not exist')
   .option('--log-level <level>', 'pino log level', 'info').addOption(jsonOption)
-  .action(async (lun: string, options: { config?: string; logLevel: string; json?: boolean }) => {
+  .action(async (lun: string, options: { config?: string; create?: string; logLevel: string;
+    json?: boolean; }) => {
     const log = pino({ level: options.logLevel, base: { pid: process.pid } }, pino.destination(2));
+    const created = options.create !== undefined && !(await exists(lun));
+    if (created) {
+      await mkdir(dirname(resolve(lun)), { recursive: true });
+      await Lun.format(lun, { sizeBytes: parseSize(options.create as string), label: 'default' });
+      log.info({ lun, size: options.create }, 'LUN formatted');
+    }
     const mounted: Mounted = await mount(lun, await readConfig(options.config), log);
+    // A new LUN gets a queue to try things on, as IBM MQ's developer images have.
+    if (created) await mounted.controller.defineQueue('DEV.QUEUE.1', { defaultPersistent: true });
     const endpoints = { lun, admin: mounted.admin, channels: mounted.channelAddress,
       queueManagers: mounted.members.map((qm) => ({ name: qm.name, personality: qm.personality,
         port: qm.address?.port, channelPort: qm.channelInitiator?.address?.port })) };
@@ -134,8 +148,10 @@ program.command('mount').description('mount a LUN and run its queue managers in 
         process.stdout.write(`  ${qm.name} (${qm.personality}) on 127.0.0.1:${qm.port ?? '?'}\n`);
       }
       const first = endpoints.queueManagers[0];
-      process.stdout.write(`try: echo hello | sanmq put SANMQ.TEST --port ${first?.port ?? 1414}` +
-        ` (after: sanmq mqsc --admin 127.0.0.1:${mounted.admin.port} "DEFINE QLOCAL(SANMQ.TEST)")\n`);
+      const port = first?.port === 1414 ? '' : ` --port ${first?.port ?? '?'}`;
+      const queue = mounted.controller.queueNames().includes('DEV.QUEUE.1') ? 'DEV.QUEUE.1' : 'YOUR.QUEUE';
+      process.stdout.write(`try: echo hello | npm run -s sanmq -- put ${queue}${port} && ` +
+        `npm run -s sanmq -- get ${queue}${port}\n(Ctrl-C unmounts)\n`);
     }
     await new Promise<void>((resolve) => {
       const stop = (signal: string): void => {
@@ -162,19 +178,22 @@ async function connect(options: { host: string; port: string }): Promise<MqConne
 
 connectOptions(program.command('put').description('put messages (amqsput): each --message, or each line of stdin')
   .argument('<queue>').option('--message <text...>', 'message texts (else lines of stdin)')
-  .option('--persistent', 'persistent messages')).addOption(jsonOption)
+  .option('--persistent', 'persistent messages (default: as the queue defines)')
+  .option('--non-persistent', 'non-persistent messages')).addOption(jsonOption)
   .action(async (queue: string, options: { host: string; port: string; message?: string[];
-    persistent?: boolean; json?: boolean; }) => {
+    persistent?: boolean; nonPersistent?: boolean; json?: boolean; }) => {
+    const persistent = options.persistent === true ? true : options.nonPersistent === true ? false : undefined;
     const connection = await connect(options);
     try {
       const texts = options.message ?? (await readStdin()).split(/\r?\n/).filter((line) => line !== '');
       for (const text of texts) {
         if (connection.personality === 'mq') {
+          // MQPER_PERSISTENCE_AS_Q_DEF unless told, as amqsput does.
           await (connection as MqConnection).put(queue, { body: text,
-            descriptor: { persistence: options.persistent === true ? 1 : 0 } });
+            descriptor: { persistence: persistent === undefined ? 2 : persistent ? 1 : 0 } });
         } else {
           await (connection as JmsConnection).put(queue, { type: 'text', text,
-            deliveryMode: options.persistent === true ? 'PERSISTENT' : 'NON_PERSISTENT' });
+            ...(persistent === undefined ? {} : { deliveryMode: persistent ? 'PERSISTENT' : 'NON_PERSISTENT' }) });
         }
       }
       if (options.json === true) printJson({ queue, put: texts.length });
@@ -306,6 +325,48 @@ program.command('status').description('the status of a mounted controller')
       printRows(out, ['CHANNEL', 'STATUS', 'OWNER', 'BATCH'], status.channels.map((c) =>
         [String(c['name']), String(c['status']), String(c['owner']), Number(c['committedSequence'])]));
     }
+  });
+
+function whole(text: string, what: string, min: number, max: number): number {
+  const value = Number(text);
+  if (!Number.isInteger(value) || value < min || value > max) {
+    throw new CliError(`--${what} ${text} must be a whole number from ${min} to ${max}`, EXIT.usage);
+  }
+  return value;
+}
+
+program.command('bench').description('measure durable messaging on this disk (like artemis perf client)')
+  .addOption(new Option('--scenario <scenario>', 'put, get (a preloaded queue) or putget')
+    .choices(['put', 'get', 'putget']).default('put'))
+  .option('--size <size>', 'message size', '1KiB')
+  .option('--producers <n>', 'producers', '1')
+  .option('--consumers <n>', 'consumers', '1')
+  .option('--non-persistent', 'non-persistent messages (default: persistent, acknowledged once durable)')
+  .addOption(new Option('--route <route>', 'embedded sessions, or through a queue manager')
+    .choices(['embedded', 'mq', 'jms']).default('embedded'))
+  .option('--seconds <n>', 'how long to run', '5')
+  .option('--rate <n>', 'messages per second in all (0: as fast as they go); latency then counts from when each was due', '0')
+  .option('--preload <n>', 'messages preloaded for --scenario get (0: by the disk\'s rate)', '0')
+  .option('--lun <path>', 'the benchmark\'s own LUN file (formatted, then removed)', 'sanmq-data/bench.lun')
+  .option('--lun-size <size>', 'its size', '1GiB')
+  .option('--hdr <file>', 'write the latency histograms as an HdrHistogram log')
+  .addOption(jsonOption)
+  .action(async (options: { scenario: BenchParameters['scenario']; size: string; producers: string;
+    consumers: string; nonPersistent?: boolean; route: BenchParameters['route']; seconds: string;
+    rate: string; preload: string; lun: string; lunSize: string; hdr?: string; json?: boolean; }) => {
+    const params: BenchParameters = {
+      scenario: options.scenario, messageBytes: parseSize(options.size),
+      producers: whole(options.producers, 'producers', 1, 1024),
+      consumers: whole(options.consumers, 'consumers', 1, 1024),
+      persistent: options.nonPersistent !== true, route: options.route,
+      seconds: whole(options.seconds, 'seconds', 1, 86_400), rate: whole(options.rate, 'rate', 0, 10_000_000),
+      lun: options.lun, lunBytes: parseSize(options.lunSize),
+      preload: whole(options.preload, 'preload', 0, 100_000_000),
+    };
+    // Under --json the lines go to stderr and stdout holds only the result.
+    const print = (line: string) => (options.json === true ? process.stderr : process.stdout).write(`${line}\n`);
+    const result = await runBench(params, print, options.hdr);
+    if (options.json === true) printJson(result);
   });
 
 async function readStdin(): Promise<string> {
