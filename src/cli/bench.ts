@@ -228,6 +228,11 @@ export async function runBench(params: BenchParameters, print: (line: string) =>
       intervals.push({ second, sent: sent - lastSent, received: received - lastReceived, sendP99Us: p99 });
       print(`${String(second).padStart(4)}s  sent ${sent - lastSent} msg/s  received ${received - lastReceived} msg/s` +
         `  send p99 ${p99} µs`);
+      if (process.stderr.isTTY === true) {
+        const done = Math.min(1, second / params.seconds);
+        process.stderr.write(`[${'#'.repeat(Math.round(done * 30))}${'.'.repeat(30 - Math.round(done * 30))}] ` +
+          `${second}/${params.seconds} s\r`);
+      }
       lastSent = sent;
       lastReceived = received;
       intervalSend = histogram();
