@@ -11,7 +11,7 @@ import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads';
 import { SanmqError } from '../errors.js';
 import type { ListenOptions } from '../protocol/listener.js';
 import { PortTransport, type Transport } from '../protocol/transport.js';
-import { awaitReady, workerEntry, workerExecArgv } from '../qm/threads.js';
+import { awaitReady, stopWorker, terminateWorker, workerEntry, workerExecArgv } from '../qm/threads.js';
 import type { FromInitiator, InitiatorWorkerData, ToInitiator } from './worker.js';
 
 export interface ChannelInitiatorOptions {
@@ -129,20 +129,12 @@ export class ChannelInitiatorHandle extends EventEmitter {
   }
 
   /** Stops its channels and ends the thread. */
-  async stop(): Promise<void> {
-    const worker = this.#worker;
-    if (worker === undefined) return;
-    this.#post({ type: 'stop' });
-    const timer = setTimeout(() => void worker.terminate(), 10_000);
-    await this.#exited;
-    clearTimeout(timer);
+  stop(): Promise<void> {
+    return stopWorker(this.#worker, this.#exited, () => this.#post({ type: 'stop' }));
   }
 
   /** Ends the thread at once, as a crash would. */
-  async terminate(): Promise<number> {
-    const worker = this.#worker;
-    if (worker === undefined) return this.#exited;
-    await worker.terminate();
-    return this.#exited;
+  terminate(): Promise<number> {
+    return terminateWorker(this.#worker, this.#exited);
   }
 }

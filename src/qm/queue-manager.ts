@@ -20,7 +20,7 @@ import { openConnection, type ConnectOptions, type JmsConnection,
 import { checkCodes } from './mq/personality.js';
 import { MQENC_NATIVE_BIG, MQENC_NATIVE_LITTLE } from './mq/mqmd.js';
 import { PERSONALITY_NAMES } from './personalities.js';
-import { awaitReady, workerEntry, workerExecArgv } from './threads.js';
+import { awaitReady, stopWorker, terminateWorker, workerEntry, workerExecArgv } from './threads.js';
 import { ChannelInitiatorHandle, type ChannelInitiatorOptions,
   type InitiatorHost } from '../channels/handle.js';
 import type { FromWorker, ToWorker, WorkerData } from './worker.js';
@@ -226,20 +226,13 @@ export class QueueManager extends EventEmitter {
   async stop(): Promise<void> {
     await this.#initiator?.stop();
     const worker = this.#worker;
-    if (worker === undefined) return;
     const message: ToWorker = { type: 'stop' };
-    worker.postMessage(message);
-    const timer = setTimeout(() => void worker.terminate(), 10_000);
-    await this.#exited;
-    clearTimeout(timer);
+    await stopWorker(worker, this.#exited, () => worker?.postMessage(message));
   }
 
   /** Ends the thread at once, as a crash would: the controller backs out its work. */
-  async terminate(): Promise<number> {
-    const worker = this.#worker;
-    if (worker === undefined) return this.#exited;
-    await worker.terminate();
-    return this.#exited;
+  terminate(): Promise<number> {
+    return terminateWorker(this.#worker, this.#exited);
   }
 
   /** Starts the queue manager again after it ended. */

@@ -70,3 +70,24 @@ Promise<{ type: 'ready' } & R> {
     worker.once('exit', onExit);
   });
 }
+
+/** How long a worker asked to stop has before it is terminated. */
+const STOP_GRACE_MS = 10_000;
+
+/** Asks a running worker to stop (`ask`), terminating it if it has not ended in 10 s. */
+export async function stopWorker(worker: Worker | undefined, exited: Promise<number>,
+  ask: () => void): Promise<void> {
+  if (worker === undefined) return;
+  ask();
+  const timer = setTimeout(() => void worker.terminate(), STOP_GRACE_MS);
+  await exited;
+  clearTimeout(timer);
+}
+
+/** Ends a worker at once, as a crash would; resolves with its exit code. */
+export async function terminateWorker(worker: Worker | undefined, exited: Promise<number>):
+Promise<number> {
+  if (worker === undefined) return exited;
+  await worker.terminate();
+  return exited;
+}
