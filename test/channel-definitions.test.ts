@@ -1,11 +1,15 @@
 /**
  * Channel definitions live in the controller's catalog: they survive remounts and
  * compaction, follow MQSC's DEFINE / ALTER / DELETE rules, refuse bad attributes with
- * E_INVALID_ARGUMENT, and each holds a status slot of its own, emptied when it is assigned.
+ * E_INVALID_ARGUMENT, and each holds a status slot of its own, emptied when it is assigned
+ * (E_BUSY when none is free).
  */
 import t from 'tap';
 
 import { applyChannelAttributes, parseConnection } from '../src/channels/definition.js';
+import { decodeCatalog, RECORD_CHANNEL } from '../src/controller/codec.js';
+import type { Controller } from '../src/index.js';
+import { segmentOf } from './helpers/log.js';
 import { errorOf, mountFresh } from './helpers/mq.js';
 
 const sender = { type: 'sender', transmissionQueue: 'XQ', connection: '127.0.0.1:1414' } as const;
@@ -74,23 +78,68 @@ t.test('each channel gets the lowest free status slot, emptied, and a deleted on
   t.same([a.statusSlot, b.statusSlot], [0, 1]);
   t.ok((await slots.read(1)).every((byte) => byte === 0), 'the slot was emptied when B got it');
   await controller.deleteChannel('A');
+  t.ok(await slots.cas(0, await slots.read(0), stale), 'A left an entry in its slot');
   const c = await controller.defineChannel('C', sender);
   t.equal(c.statusSlot, 0, 'the slot A left is reused');
+  t.ok((await slots.read(0)).every((byte) => byte === 0), 'the reused slot was emptied');
 });
 
-t.test('the catalog keeps channel definitions through compaction', async (t) => {
+t.test('a define when every status slot holds a channel is refused with E_BUSY', async (t) => {
+  const { controller } = await mountFresh(t);
+  const slotCount = controller.lun.slots.slotCount;
+  for (let i = 0; i < slotCount; i++) await controller.defineChannel(`C${i}`, sender);
+  const error = await errorOf(() => controller.defineChannel('ONE.MORE', sender));
+  t.equal(error.code, 'E_BUSY');
+  t.match(error.message, `all ${slotCount} status slots`);
+  t.equal(new Set(controller.channelList().map((c) => c.statusSlot)).size, slotCount,
+    'every channel holds a slot of its own');
+  await controller.deleteChannel('C7');
+  t.equal((await controller.defineChannel('ONE.MORE', sender)).statusSlot, 7,
+    'a deleted channel frees its slot');
+});
+
+t.test('compaction moves channel records and the catalog follows them', async (t) => {
   const mounted = await mountFresh(t);
   const controller = mounted.controller;
-  await controller.defineQueue('Q', { defaultPersistent: true });
-  const session = controller.session();
-  const body = Buffer.alloc(60_000, 1);
-  // Churn: alterations leave dead catalog records, messages dead message records.
-  await controller.defineChannel('KEEP', sender);
-  for (let i = 0; i < 30; i++) await controller.alterChannel('KEEP', { batchSize: i + 1 });
-  for (let i = 0; i < 200; i++) await session.put('Q', { body });
-  for (let i = 0; i < 200; i++) await session.get('Q');
-  await session.close();
+  const geometry = controller.lun.geometry;
+  await controller.defineChannel('KEEP', { ...sender, batchSize: 5 });
+  const first = await catalogRecord(controller, 'KEEP');
+  // Alterations of another channel fill the catalog's segment until its records go to the
+  // next one: the first segment is sealed then, and holds little that is live.
+  await controller.defineChannel('CHURN', sender);
+  let alterations = 0;
+  while (alterations < 10_000 && segmentOf(geometry, await catalogRecord(controller, 'CHURN')) ===
+      segmentOf(geometry, first)) {
+    await controller.alterChannel('CHURN', { batchSize: (alterations++ % 100) + 1 });
+  }
+  t.not(segmentOf(geometry, await catalogRecord(controller, 'CHURN')), segmentOf(geometry, first),
+    `the catalog left its first segment after ${alterations} alterations`);
   await controller.compact(0.9);
+  const moved = await catalogRecord(controller, 'KEEP');
+  t.not(moved, first, 'compaction moved the record of KEEP');
+  // The catalog must know the new address: each change releases the record before it.
+  await controller.alterChannel('KEEP', { batchSize: 6 });
+  await controller.deleteChannel('CHURN');
+  t.same(await channelRecords(controller), ['KEEP'], 'one live record, no stale one');
   const again = await mounted.remount();
-  t.match(again.channel('KEEP'), { batchSize: 30 });
+  t.same(again.channelList().map((c) => [c.name, c.batchSize]), [['KEEP', 6]]);
 });
+
+/** The channel names in the catalog's live records (page set 0), in append order. */
+async function channelRecords(controller: Controller): Promise<string[]> {
+  const names: string[] = [];
+  for await (const record of controller.lun.records(0)) {
+    const { type, value } = decodeCatalog(record.data);
+    if (type === RECORD_CHANNEL) names.push(value['name'] as string);
+  }
+  return names;
+}
+
+/** The address of a channel's live catalog record. */
+async function catalogRecord(controller: Controller, name: string): Promise<number> {
+  for await (const record of controller.lun.records(0)) {
+    const { type, value } = decodeCatalog(record.data);
+    if (type === RECORD_CHANNEL && value['name'] === name) return record.address;
+  }
+  throw new Error(`no live catalog record for channel ${name}`);
+}
