@@ -163,8 +163,10 @@ t.test('two members racing to recover the same channel: one wins, the other back
     t.equal(won.filter((w) => w.includes('TO.NOWHERE')).length, 1, `round ${round}: exactly one winner`);
     const { entry } = await table.read(def.statusSlot);
     t.ok(entry !== undefined && ['PEER1', 'PEER2'].includes(entry.owner), 'the winner owns it');
+    // The winner's start fails (nothing listens there) and its retry is recorded; only then
+    // does the next round set the entry again.
+    await until('the winner recorded its retry', async () => (await table.read(def.statusSlot)).entry?.status === 'retrying');
     for (const i of initiators) i.stopChannel('TO.NOWHERE');
-    await sleep(20);
   }
 });
 
@@ -213,43 +215,64 @@ t.test('inbound takeover: the remote restarts its channel at the generic address
     await remote.stop();
   });
 
-/** Waits until the group holds the channel's batch in doubt (prepared, unconfirmed). */
+/**
+ * Waits until the group holds the channel's batch in doubt (prepared, unconfirmed) and it stays
+ * so: a batch that was past the receiver's pause when the pause began completes in moments.
+ */
 async function inDoubtBatch(g: Group): Promise<string> {
   let xid = '';
-  await until('a batch in doubt at the sender', () => {
-    xid = g.controller.inDoubt().map((u) => u.xid).find((x) => x.startsWith('SANMQ.CH.TO.REMOTE.')) ?? '';
-    return xid !== '';
+  await until('a batch held in doubt at the sender', async () => {
+    const found = g.controller.inDoubt().map((u) => u.xid).find((x) => x.startsWith('SANMQ.CH.TO.REMOTE.'));
+    if (found === undefined) return false;
+    await sleep(300);
+    xid = found;
+    return g.controller.inDoubt().some((u) => u.xid === found);
   });
   return xid;
+}
+
+/** Resolutions of in-doubt batches, as the group's channel initiators report them. */
+function resolutions(g: Group): Array<{ xid: string; outcome: string }> {
+  const seen: Array<{ xid: string; outcome: string }> = [];
+  for (const member of g.members.values()) {
+    member.channelInitiator?.on('resolved', (data: { xid: string; outcome: string }) => seen.push(data));
+  }
+  return seen;
 }
 
 t.test('a batch in doubt when its sender dies is committed by the peer: the receiver had it',
   async (t) => {
     const g = await group(t, ['QM1', 'QM2']);
+    const resolved = resolutions(g);
     const watcher = watchStatus(g.controller, [g.slot]);
     const first = await g.admin.start('TO.REMOTE');
     await midTransfer(g);
-    await g.remote.command({ op: 'delay-batches', ms: 1500 });
+    // The receiver commits each batch and then holds back its confirmation.
+    await g.remote.command({ op: 'delay-batches', ms: 120_000, phase: 'reply' });
     const xid = await inDoubtBatch(g);
     await g.members.get(first)?.terminate();
-    t.ok(g.controller.inDoubt().some((u) => u.xid === xid), `${xid} stays in doubt after its member died`);
+    await until('the peer resolved it', () => resolved.some((r) => r.xid === xid));
+    t.same(resolved.filter((r) => r.xid === xid), [{ channel: 'TO.REMOTE', xid, outcome: 'commit' }],
+      'committed: the receiver had committed it');
     await g.remote.command({ op: 'delay-batches', ms: 0 });
-    await until('the peer resolved it', () => !g.controller.inDoubt().some((u) => u.xid === xid));
     await finish(t, g, watcher);
   });
 
 t.test('a batch in doubt when the receiver dies before committing it is rolled back and sent again',
   async (t) => {
     const g = await group(t, ['QM1', 'QM2']);
+    const resolved = resolutions(g);
     const watcher = watchStatus(g.controller, [g.slot]);
     await g.admin.start('TO.REMOTE');
     await midTransfer(g);
-    await g.remote.command({ op: 'delay-batches', ms: 60_000 });
+    await g.remote.command({ op: 'delay-batches', ms: 120_000, phase: 'commit' });
     const xid = await inDoubtBatch(g);
     const { port, lun } = g.remote;
     await g.remote.kill();
     g.remote = await startRemoteSite(t, { qm: 'REMOTE', queues: ['DEST'], port, lun,
       channels: [{ name: 'TO.REMOTE', type: 'receiver' }] });
-    await until('the batch was resolved', () => !g.controller.inDoubt().some((u) => u.xid === xid));
+    await until('the batch was resolved', () => resolved.some((r) => r.xid === xid));
+    t.same(resolved.filter((r) => r.xid === xid), [{ channel: 'TO.REMOTE', xid, outcome: 'rollback' }],
+      'rolled back: the receiver never committed it');
     await finish(t, g, watcher);
   });

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 
 import t from 'tap';
 
+import { addressOffset, formatConstants, Lun } from '../src/index.js';
 import { compiledTree } from './helpers/compile.js';
 import { flipBit, testDir } from './helpers/lun.js';
 
@@ -202,11 +203,15 @@ t.test('check finds damage, names its address and exits 6', async (t) => {
     `${'x'.repeat(3000)}\n`.repeat(20));
   mount.child.kill('SIGTERM');
   await mount.exit;
-  const clean = JSON.parse((await sanmq(['check', lun, '--json'])).stdout) as { queues: Array<{ depth: number }>;
-    geometry: { logRegionOffset: number } };
+  const clean = JSON.parse((await sanmq(['check', lun, '--json'])).stdout) as { queues: Array<{ depth: number }> };
   t.equal(clean.queues[0]?.depth, 20);
-  // A bit flipped in the middle of the first segment's records.
-  await flipBit(lun, clean.geometry.logRegionOffset + 40_000, 3);
+  // A bit flipped inside the body of the last message record.
+  const reader = await Lun.open(lun, { readOnly: true });
+  let address = -1;
+  for await (const record of reader.records(1)) address = record.address;
+  await reader.close();
+  t.ok(address >= 0, 'a message record to damage');
+  await flipBit(lun, addressOffset(address) + formatConstants.recordHeaderBytes + 1000, 3);
   const damaged = await sanmq(['check', lun, '--json']);
   t.equal(damaged.code, 6, damaged.stderr);
   const report = JSON.parse(damaged.stdout) as { clean: boolean; problems: Array<{ address: number; reason: string }> };

@@ -123,9 +123,12 @@ export class ChannelInitiatorHandle extends EventEmitter {
     this.#post({ type: 'fail-status-updates', count });
   }
 
-  /** Inbound batches here pause `ms` before they commit (0: not), holding them in doubt. */
-  delayBatches(ms: number): void {
-    this.#post({ type: 'delay-batches', ms });
+  /**
+   * Inbound batches here pause `ms` before they commit, or after it and before they are
+   * confirmed (`phase`), holding the sender's batch in doubt; 0 ends the pauses at once.
+   */
+  delayBatches(ms: number, phase: 'commit' | 'reply' = 'commit'): void {
+    this.#post({ type: 'delay-batches', ms, phase });
   }
 
   /** Stops its channels and ends the thread. */

@@ -45,8 +45,8 @@ export class ChannelInitiator {
   #listener: Listener | undefined;
   #closed = false;
   #triggers: GroupSession | undefined;
-  /** A pause before each inbound batch's commit (fault injection for tests and demos). */
-  batchDelayMs = 0;
+  #batchDelay: { ms: number; phase: 'commit' | 'reply' } = { ms: 0, phase: 'commit' };
+  readonly #paused = new Set<() => void>();
 
   constructor(group: GroupClient, options: InitiatorOptions = {}) {
     this.group = group;
@@ -78,7 +78,7 @@ export class ChannelInitiator {
       serveInbound({
         name: this.name, group: this.group, status: this.status,
         onStatus: (entry) => this.#event('status', statusEvent(entry)),
-        batchDelayMs: () => this.batchDelayMs,
+        pause: (phase) => this.#pause(phase),
         inbound: (channel, running) => {
           const count = (this.#inbound.get(channel) ?? 0) + (running ? 1 : -1);
           if (count > 0) this.#inbound.set(channel, count);
@@ -115,10 +115,37 @@ export class ChannelInitiator {
       throw new SanmqError('E_INVALID_ARGUMENT', `channel '${name}' is a receiver: its remote sender starts it`);
     }
     const agent = new SenderAgent({ name: this.name, group: this.group, status: this.status,
-      onStatus: (entry) => this.#event('status', statusEvent(entry)) }, def);
+      onStatus: (entry) => this.#event('status', statusEvent(entry)),
+      onResolved: (xid, outcome) => this.#event('resolved', { channel: name, xid, outcome }) }, def);
     this.#senders.set(name, agent);
     void agent.run().then((end) => this.#senderEnded(def, agent, end));
     await agent.started;
+  }
+
+  /**
+   * Inbound batches pause `ms` before they commit, or after it and before the confirmation
+   * (fault injection for tests and demos: the sender's batch stays in doubt meanwhile); 0
+   * ends the pauses under way at once.
+   */
+  delayBatches(ms: number, phase: 'commit' | 'reply'): void {
+    this.#batchDelay = { ms, phase };
+    if (ms === 0) {
+      for (const wake of [...this.#paused]) wake();
+    }
+  }
+
+  #pause(phase: 'commit' | 'reply'): Promise<void> {
+    const { ms } = this.#batchDelay;
+    if (ms === 0 || this.#batchDelay.phase !== phase) return Promise.resolve();
+    return new Promise((resolve) => {
+      const wake = (): void => {
+        clearTimeout(timer);
+        this.#paused.delete(wake);
+        resolve();
+      };
+      const timer = setTimeout(wake, ms);
+      this.#paused.add(wake);
+    });
   }
 
   /** STOP CHANNEL for an instance running here. */

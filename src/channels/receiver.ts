@@ -25,8 +25,11 @@ export interface ReceiverHost {
   onStatus?(entry: StatusEntry): void;
   /** Told when an inbound instance starts and ends (the initiator counts them). */
   inbound(channel: string, running: boolean): void;
-  /** A pause before each batch's commit, to hold batches in doubt at the sender (tests, demos). */
-  batchDelayMs?(): number;
+  /**
+   * A pause before each batch's commit, or after it and before the confirmation, to hold the
+   * sender's batch in doubt (fault injection for tests and demos).
+   */
+  pause?(phase: 'commit' | 'reply'): Promise<void>;
 }
 
 /** Messages one batch may carry. */
@@ -153,14 +156,14 @@ class ReceiverAgent {
         return session.put(queue, message, true);
       }));
       await replaceSync(session, this.channel, 'receiver', sequence);
-      const delay = this.#host.batchDelayMs?.() ?? 0;
-      if (delay > 0) await new Promise((resolve) => setTimeout(resolve, delay));
+      await this.#host.pause?.('commit');
       await session.commit();
     } catch (error) {
       await session.backout().catch(() => undefined);
       throw error;
     }
     this.sequence = sequence;
+    await this.#host.pause?.('reply');
     const now = Date.now();
     if (this.#statusAt === 0 || now - this.#statusAt >= STATUS_INTERVAL_MS) {
       this.#statusAt = now;

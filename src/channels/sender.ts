@@ -38,8 +38,12 @@ export interface SenderHost {
   readonly status: StatusTable;
   /** Called with every status entry this instance writes (for logs and tests). */
   onStatus?(entry: StatusEntry): void;
+  /** Called when the instance resolved a batch a failed instance left in doubt. */
+  onResolved?(xid: string, outcome: 'commit' | 'rollback'): void;
 }
 
+/** Gets of one batch in flight at once. */
+const GETS_IN_FLIGHT = 16;
 /** Longest single get wait, so that a stop is seen within it. */
 const WAIT_SLICE_MS = 500;
 /**
@@ -153,7 +157,10 @@ export class SenderAgent {
     // Resynchronise: a batch left in doubt was delivered if the receiver committed it.
     for (const { xid } of await group.inDoubt()) {
       const sequence = batchOfXid(xid, def.name);
-      if (sequence !== undefined) await group.resolve(xid, sequence <= remote ? 'commit' : 'rollback');
+      if (sequence === undefined) continue;
+      const outcome = sequence <= remote ? 'commit' : 'rollback';
+      await group.resolve(xid, outcome);
+      this.#host.onResolved?.(xid, outcome);
     }
     const local = await readSync(session, def.name, 'sender');
     if (local !== remote) {
@@ -184,11 +191,14 @@ export class SenderAgent {
         }
         continue;
       }
-      const rest = def.batchSize > 1
-        ? await Promise.all(Array.from({ length: def.batchSize - 1 },
-          () => session.get(def.transmissionQueue, { waitMs: 0 })))
-        : [];
-      const batch = [first, ...rest.filter((m): m is WireMessage => m !== undefined)];
+      const batch = [first];
+      // The rest of the batch, pipelined a few gets at a time, until the queue runs dry.
+      while (batch.length < def.batchSize) {
+        const got = await Promise.all(Array.from({ length: Math.min(GETS_IN_FLIGHT, def.batchSize - batch.length) },
+          () => session.get(def.transmissionQueue, { waitMs: 0 })));
+        for (const message of got) if (message !== undefined) batch.push(message);
+        if (got.includes(undefined)) break;
+      }
       await this.#send(session, batch);
       idleSince = Date.now();
     }

@@ -10,7 +10,8 @@
  *   { op: 'bodies', queue }        the bodies on a queue, in order, left in place
  *   { op: 'check', queue, expected }  counts a queue of numbered messages: lost, duplicated…
  *   { op: 'start', channel }       starts a sender channel here
- *   { op: 'delay-batches', ms }    inbound batches pause before they commit (in-doubt tests)
+ *   { op: 'delay-batches', ms, phase }  inbound batches pause before they commit (phase
+ *        'commit') or before they are confirmed ('reply'): in-doubt tests
  *   { op: 'status', channel }      its status entry here
  * On SIGTERM it unmounts and exits 0.
  */
@@ -89,7 +90,8 @@ export async function runSite(config: SiteConfig): Promise<void> {
       case 'check': return check(String(command['queue']), Number(command['expected']));
       case 'start': return admin.start(String(command['channel']));
       case 'delay-batches':
-        qm.channelInitiator?.delayBatches(Number(command['ms']));
+        qm.channelInitiator?.delayBatches(Number(command['ms']),
+          command['phase'] === 'reply' ? 'reply' : 'commit');
         return null;
       case 'status': return (await admin.status(String(command['channel'])))[0];
       default: throw new Error(`unknown op ${String(command['op'])}`);

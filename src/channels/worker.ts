@@ -27,7 +27,7 @@ export type ToInitiator =
   /** Failure scenario 1 on demand: the next `count` status-table updates fail. */
   | { type: 'fail-status-updates'; count: number }
   /** Inbound batches pause this long before they commit (holds the sender's batch in doubt). */
-  | { type: 'delay-batches'; ms: number };
+  | { type: 'delay-batches'; ms: number; phase: 'commit' | 'reply' };
 
 export type FromInitiator =
   | { type: 'ready'; listener: { host: string; port: number } }
@@ -68,7 +68,7 @@ async function main(): Promise<void> {
     switch (message.type) {
       case 'stop': stop(); break;
       case 'fail-status-updates': faults.failures = message.count; break;
-      case 'delay-batches': initiator.batchDelayMs = message.ms; break;
+      case 'delay-batches': initiator.delayBatches(message.ms, message.phase); break;
       case 'start-channel':
         initiator.startChannel(message.channel).then(() => post({ type: 'done', id: message.id }),
           (error: unknown) => post({ type: 'done', id: message.id, ...coded(error) }));
