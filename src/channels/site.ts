@@ -59,6 +59,12 @@ export async function runSite(config: SiteConfig): Promise<void> {
     void controller.unmount().finally(() => process.exit(0));
   });
   const lines = createInterface({ input: process.stdin });
+  // Its stdin is its parent's pipe: when the parent is gone, so is the site.
+  lines.once('close', () => {
+    if (stopping) return;
+    stopping = true;
+    void controller.unmount().finally(() => process.exit(0));
+  });
   lines.on('line', (line) => {
     void answer(JSON.parse(line) as Record<string, unknown>).then(
       (result) => process.stdout.write(`${JSON.stringify({ ok: true, result })}\n`),

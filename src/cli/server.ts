@@ -19,6 +19,8 @@ import { CHANNEL_STATUSES } from '../channels/status.js';
 import type { Listener } from '../protocol/listener.js';
 import type { QueueManager } from '../qm/queue-manager.js';
 import { parseScript, runCommands } from './mqsc.js';
+import { ConsoleApi } from './console.js';
+import { CONSOLE_PAGE } from './console-page.js';
 
 export interface MemberConfig {
   name: string;
@@ -98,8 +100,10 @@ export async function mount(lun: string, config: MountConfig, log: Logger): Prom
       closers.push(() => (generic as Listener).close());
     }
     const registry = metrics(controller, admin, workerMetrics);
+    const consoleApi = new ConsoleApi(controller, admin, members, workerMetrics);
+    closers.push(async () => consoleApi.close());
     const server = http.createServer((request, response) => {
-      void serve(controller, admin, registry, members, request, response).catch((error: unknown) => {
+      void serve(controller, admin, registry, members, consoleApi, request, response).catch((error: unknown) => {
         log.error({ err: error }, 'admin request failed');
         if (!response.headersSent) response.writeHead(500, { 'content-type': 'application/json' });
         response.end(JSON.stringify({ code: 'E_INTERNAL', message: String(error) }));
@@ -146,13 +150,22 @@ async function body(request: http.IncomingMessage): Promise<string> {
 }
 
 async function serve(controller: Controller, admin: ChannelAdmin, registry: client.Registry,
-  members: QueueManager[], request: http.IncomingMessage, response: http.ServerResponse): Promise<void> {
+  members: QueueManager[], consoleApi: ConsoleApi, request: http.IncomingMessage,
+  response: http.ServerResponse): Promise<void> {
   const send = (status: number, value: unknown): void => {
     response.writeHead(status, { 'content-type': 'application/json' });
     response.end(JSON.stringify(value));
   };
-  const path = (request.url ?? '/').split('?')[0];
-  if (request.method === 'GET' && path === '/metrics') {
+  const path = (request.url ?? '/').split('?')[0] ?? '/';
+  if (await consoleApi.serve(request, response, path)) return;
+  if (request.method === 'GET' && (path === '/' || path === '/console')) {
+    response.writeHead(200, { 'content-type': 'text/html; charset=utf-8',
+      'content-security-policy': "default-src 'self'; script-src 'unsafe-inline'; style-src 'unsafe-inline'" });
+    response.end(CONSOLE_PAGE);
+  } else if (request.method === 'GET' && path === '/favicon.ico') {
+    response.writeHead(204);
+    response.end();
+  } else if (request.method === 'GET' && path === '/metrics') {
     response.writeHead(200, { 'content-type': registry.contentType });
     response.end(await registry.metrics());
   } else if (request.method === 'GET' && path === '/status') {
@@ -168,8 +181,8 @@ async function serve(controller: Controller, admin: ChannelAdmin, registry: clie
     }
     send(200, { results: await runCommands(controller, commands) });
   } else {
-    send(404, { code: 'E_INVALID_ARGUMENT', message: `no ${request.method ?? ''} ${path ?? ''} here; ` +
-      'GET /status, GET /metrics, POST /mqsc' });
+    send(404, { code: 'E_INVALID_ARGUMENT', message: `no ${request.method ?? ''} ${path} here; ` +
+      'GET / (the console), GET /status, GET /metrics, POST /mqsc, /api/…' });
   }
 }
 
