@@ -1,7 +1,8 @@
 /**
  * The web console's JSON API and live feed, served by the admin endpoint of `sanmq mount`
  * (127.0.0.1 unless configured otherwise). The page itself is console-page.ts. The API:
- *   GET  /api/state                      everything the views show (the SSE event's payload)
+ *   GET  /api/state                      everything the views show (the SSE event's payload;
+ *                                        also GET /status, which `sanmq status --json` prints)
  *   GET  /api/events                     Server-Sent Events: `state` every second
  *   GET  /api/queues/:name/messages      a non-destructive browse (descriptor, hex, text)
  *   POST /api/queues/:name/put           a test put: { text, persistent?, properties? }
@@ -114,6 +115,7 @@ export class ConsoleApi {
         segmentBytes: space.segmentBytes, usedBytes: space.usedBytes, liveBytes: space.liveBytes,
         usedSegments: space.usedSegments, freeSegments: space.freeSegments,
         segments: segmentPicture(space) },
+      mountReport: controller.mountReport,
       fsync: { p50Us: pick(0.5), p99Us: pick(0.99) },
       rates: { putsPerSecond: lastTen.reduce((s, x) => s + x.puts, 0) / Math.max(1, lastTen.length),
         getsPerSecond: lastTen.reduce((s, x) => s + x.gets, 0) / Math.max(1, lastTen.length) },

@@ -169,7 +169,8 @@ async function serve(controller: Controller, admin: ChannelAdmin, registry: clie
     response.writeHead(200, { 'content-type': registry.contentType });
     response.end(await registry.metrics());
   } else if (request.method === 'GET' && path === '/status') {
-    send(200, await status(controller, admin, members));
+    // The console's state: one JSON API for the console and for `sanmq status --json`.
+    send(200, await consoleApi.state());
   } else if (request.method === 'POST' && path === '/mqsc') {
     let commands;
     try {
@@ -184,24 +185,6 @@ async function serve(controller: Controller, admin: ChannelAdmin, registry: clie
     send(404, { code: 'E_INVALID_ARGUMENT', message: `no ${request.method ?? ''} ${path} here; ` +
       'GET / (the console), GET /status, GET /metrics, POST /mqsc, /api/…' });
   }
-}
-
-/** What GET /status answers (and `sanmq status --json` prints). */
-export async function status(controller: Controller, admin: ChannelAdmin, members: QueueManager[]):
-Promise<Record<string, unknown>> {
-  const space = controller.lun.space();
-  return {
-    lun: { path: controller.path, sizeBytes: controller.lun.geometry.sizeBytes,
-      usedSegments: space.usedSegments, freeSegments: space.freeSegments, liveBytes: space.liveBytes },
-    mountReport: controller.mountReport,
-    queueManagers: members.map((qm) => ({ name: qm.name, personality: qm.personality,
-      running: qm.running, address: qm.address, channelInitiator: qm.channelInitiator?.address })),
-    queues: controller.queueList().map((q) => ({ name: q.name, depth: q.depth,
-      uncommitted: q.uncommitted, maxDepth: q.attributes.maxDepth, puts: q.puts, gets: q.gets })),
-    channels: (await admin.status()).map((c) => ({ name: c.name, type: c.type, status: c.status,
-      owner: c.entry?.owner ?? '', committedSequence: c.entry?.committedSequence ?? 0 })),
-    inDoubt: controller.inDoubt().map((u) => ({ xid: u.xid, puts: u.puts, gets: u.gets })),
-  };
 }
 
 function metrics(controller: Controller, admin: ChannelAdmin,
