@@ -59,6 +59,19 @@ function latency(h: hdr.Histogram): Record<string, number> {
   return out;
 }
 
+/** One get (and its commit when persistent); false when nothing came within the wait. */
+async function getOne(get: () => Promise<unknown>, commit: () => Promise<void>, persistent: boolean):
+Promise<boolean> {
+  try {
+    await get();
+    if (persistent) await commit();
+    return true;
+  } catch (error) {
+    if ((error as { code?: string }).code === 'E_NO_MSG') return false;
+    throw error;
+  }
+}
+
 async function clients(controller: Controller, qm: QueueManager | undefined, params: BenchParameters,
   count: number): Promise<Client[]> {
   return Promise.all(Array.from({ length: count }, async (): Promise<Client> => {
@@ -69,30 +82,15 @@ async function clients(controller: Controller, qm: QueueManager | undefined, par
           await session.put(QUEUE, { body, persistent: params.persistent }, { syncpoint: params.persistent });
           if (params.persistent) await session.commit();
         },
-        get: async (waitMs) => {
-          try {
-            await session.get(QUEUE, { waitMs, syncpoint: params.persistent });
-            if (params.persistent) await session.commit();
-            return true;
-          } catch (error) {
-            if ((error as { code?: string }).code === 'E_NO_MSG') return false;
-            throw error;
-          }
-        },
+        get: (waitMs) => getOne(() => session.get(QUEUE, { waitMs, syncpoint: params.persistent }),
+          () => session.commit(), params.persistent),
         close: () => session.close(),
       };
     }
     const connection = await qm.connect();
-    const get = async (waitMs: number): Promise<boolean> => {
-      try {
-        await connection.get(QUEUE, { waitMs, syncpoint: params.persistent });
-        if (params.persistent) await connection.commit();
-        return true;
-      } catch (error) {
-        if ((error as { code?: string }).code === 'E_NO_MSG') return false;
-        throw error;
-      }
-    };
+    const get = (waitMs: number): Promise<boolean> => getOne(
+      () => connection.get(QUEUE, { waitMs, syncpoint: params.persistent }),
+      () => connection.commit(), params.persistent);
     if (connection.personality === 'mq') {
       const mq = connection as MqConnection;
       return {

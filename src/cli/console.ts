@@ -206,7 +206,7 @@ export class ConsoleApi {
         if (method === 'GET' && parts[3] === 'messages') {
           send(200, await this.#browse(queue, BROWSE_MAX));
         } else if (method === 'POST' && parts[3] === 'put') {
-          const input = JSON.parse(await body(request) || '{}') as { text?: unknown; persistent?: unknown;
+          const input = JSON.parse(await readBody(request) || '{}') as { text?: unknown; persistent?: unknown;
             properties?: unknown };
           if (typeof input.text !== 'string') throw new SanmqError('E_INVALID_ARGUMENT', 'a test put needs { text }');
           const session = this.#controller.session();
@@ -233,7 +233,7 @@ export class ConsoleApi {
         else throw new SanmqError('E_INVALID_ARGUMENT', 'a member takes start, stop or kill');
         send(200, { name: qm.name, running: qm.running });
       } else if (method === 'POST' && parts[1] === 'units' && parts[2] !== undefined && parts[3] === 'resolve') {
-        const { outcome } = JSON.parse(await body(request) || '{}') as { outcome?: unknown };
+        const { outcome } = JSON.parse(await readBody(request) || '{}') as { outcome?: unknown };
         if (outcome !== 'commit' && outcome !== 'rollback') {
           throw new SanmqError('E_INVALID_ARGUMENT', "outcome must be 'commit' or 'rollback'");
         }
@@ -264,12 +264,14 @@ function segmentPicture(space: SpaceReport): Array<{ index: number; state: strin
   return picture;
 }
 
-async function body(request: http.IncomingMessage): Promise<string> {
+/** A request's body as text, refused (E_INVALID_ARGUMENT) beyond `max` bytes. */
+export async function readBody(request: http.IncomingMessage, max = BODY_BYTES_MAX,
+  what = 'a request body'): Promise<string> {
   const chunks: Buffer[] = [];
   let bytes = 0;
   for await (const chunk of request) {
     bytes += (chunk as Buffer).length;
-    if (bytes > BODY_BYTES_MAX) throw new SanmqError('E_INVALID_ARGUMENT', `a request body is at most ${BODY_BYTES_MAX} bytes`);
+    if (bytes > max) throw new SanmqError('E_INVALID_ARGUMENT', `${what} is at most ${max} bytes`);
     chunks.push(chunk as Buffer);
   }
   return Buffer.concat(chunks).toString('utf8');

@@ -19,7 +19,7 @@ import { CHANNEL_STATUSES } from '../channels/status.js';
 import type { Listener } from '../protocol/listener.js';
 import type { QueueManager } from '../qm/queue-manager.js';
 import { parseScript, runCommands } from './mqsc.js';
-import { ConsoleApi } from './console.js';
+import { ConsoleApi, readBody } from './console.js';
 import { CONSOLE_PAGE } from './console-page.js';
 
 export interface MemberConfig {
@@ -138,16 +138,6 @@ export async function mount(lun: string, config: MountConfig, log: Logger): Prom
   }
 }
 
-async function body(request: http.IncomingMessage): Promise<string> {
-  const chunks: Buffer[] = [];
-  let bytes = 0;
-  for await (const chunk of request) {
-    bytes += (chunk as Buffer).length;
-    if (bytes > SCRIPT_BYTES_MAX) throw new SanmqError('E_INVALID_ARGUMENT', `a script is at most ${SCRIPT_BYTES_MAX} bytes`);
-    chunks.push(chunk as Buffer);
-  }
-  return Buffer.concat(chunks).toString('utf8');
-}
 
 async function serve(controller: Controller, admin: ChannelAdmin, registry: client.Registry,
   members: QueueManager[], consoleApi: ConsoleApi, request: http.IncomingMessage,
@@ -174,7 +164,7 @@ async function serve(controller: Controller, admin: ChannelAdmin, registry: clie
   } else if (request.method === 'POST' && path === '/mqsc') {
     let commands;
     try {
-      commands = parseScript(await body(request));
+      commands = parseScript(await readBody(request, SCRIPT_BYTES_MAX, 'a script'));
     } catch (error) {
       const coded = error as SanmqError;
       send(400, { code: coded.code, message: coded.message });
